@@ -1,0 +1,231 @@
+"""The database schema: SQLAlchemy 2.0 typed mappings, the same on SQLite and Postgres.
+
+Exactly-once is the database's job, not the workers': every "at most one" in the design is a
+named unique constraint here (one deadline per case and kind, one breach per case and kind,
+one compensation per idempotency key, one ledger entry per key, one inbox row per event id).
+Partial indexes keep the sweeper's queries proportional to the rows that are due, not to the
+millions that are pending.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from models.types import UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# BigInteger ids on Postgres, but INTEGER on SQLite: only "INTEGER PRIMARY KEY" is a rowid alias
+# there, which is what makes it autoincrement.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+ID = 64  # bounded identifiers (case, event, order, account ids)
+
+PENDING = text("state = 'pending'")
+UNPUBLISHED = text("published_at IS NULL")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
+
+
+class Case(Base):
+    """A help request (求助单) and what is known of it."""
+
+    __tablename__ = "cases"
+
+    case_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16))  # open | responded | resolved | cancelled
+    monitored: Mapped[bool] = mapped_column(Boolean)
+    not_monitored_reason: Mapped[str | None] = mapped_column(Text)
+    policy_id: Mapped[str | None] = mapped_column(String(ID))
+    opened_at: Mapped[datetime]
+    order_id: Mapped[str] = mapped_column(String(ID))
+    buyer_account: Mapped[str] = mapped_column(String(ID))
+    merchant_id: Mapped[str] = mapped_column(String(ID))
+    provider_id: Mapped[str | None] = mapped_column(String(ID))
+    city: Mapped[str | None] = mapped_column(String(ID))
+    category: Mapped[str] = mapped_column(String(ID))
+    services: Mapped[list[Any]]
+    item_price: Mapped[Decimal | None] = mapped_column(Numeric(14, 2))
+    responded_at: Mapped[datetime | None]
+    resolved_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_event_at: Mapped[datetime]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+
+
+class Deadline(Base):
+    """One promise of a case (response, resolution, …) and its judgement.
+
+    ``judge_at`` = due + grace is what the sweeper polls; ``claimed_until`` is a lease so that a
+    crashed scheduler's claim expires and another replica takes the row.
+    """
+
+    __tablename__ = "deadlines"
+    __table_args__ = (
+        UniqueConstraint("case_id", "kind"),
+        Index("ix_deadlines_due_pending", "judge_at", postgresql_where=PENDING, sqlite_where=PENDING),
+        Index(
+            "ix_deadlines_at_risk_pending",
+            "at_risk_at",
+            postgresql_where=text("state = 'pending' AND at_risk_sent = false"),
+            sqlite_where=text("state = 'pending' AND at_risk_sent = 0"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    clock: Mapped[str] = mapped_column(String(32))
+    policy_id: Mapped[str] = mapped_column(String(ID))
+    due_at: Mapped[datetime]
+    at_risk_at: Mapped[datetime]
+    judge_at: Mapped[datetime]
+    points: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|met|breached|cancelled
+    met_at: Mapped[datetime | None]
+    cancelled_at: Mapped[datetime | None]
+    at_risk_sent: Mapped[bool] = mapped_column(Boolean, default=False)
+    claimed_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(ID))
+    judged_at: Mapped[datetime | None]
+
+
+class InboxEvent(Base):
+    """Every event received, keyed by its id, with what became of it."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index(None, "case_id", "occurred_at"),)
+
+    event_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
+    case_id: Mapped[str] = mapped_column(String(ID))
+    type: Mapped[str] = mapped_column(String(32))
+    occurred_at: Mapped[datetime]
+    received_at: Mapped[datetime]
+    payload: Mapped[dict[str, Any]]
+    # applied | parked | duplicate | rejected (an illegal transition, with its reason)
+    outcome: Mapped[str] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class DeadLetter(Base):
+    """A message that could not be read or validated: kept with the raw text and the reason."""
+
+    __tablename__ = "dead_letters"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    received_at: Mapped[datetime]
+    source: Mapped[str] = mapped_column(String(16))  # queue | http | cli | replay
+    raw: Mapped[str] = mapped_column(Text)
+    error: Mapped[str] = mapped_column(Text)
+    event_id: Mapped[str | None] = mapped_column(String(ID))
+    replayed_at: Mapped[datetime | None]
+
+
+class Breach(Base):
+    """A broken promise: recorded once per case and kind, whatever is retried."""
+
+    __tablename__ = "breaches"
+    __table_args__ = (UniqueConstraint("case_id", "kind"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    policy_id: Mapped[str] = mapped_column(String(ID))
+    due_at: Mapped[datetime]
+    judge_at: Mapped[datetime]
+    detected_at: Mapped[datetime]
+    points: Mapped[int] = mapped_column(Integer)
+    # open (counts as a 违背承诺 violation) | settled (penalty paid) | contested (late evidence)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    evidence_at: Mapped[datetime | None]
+
+
+class Compensation(Base):
+    """The penalty owed for a breach; its idempotency key travels to the points service."""
+
+    __tablename__ = "compensations"
+    __table_args__ = (
+        UniqueConstraint("idempotency_key"),
+        UniqueConstraint("breach_id"),
+        Index(None, "status", "next_attempt_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    breach_id: Mapped[int] = mapped_column(ForeignKey("breaches.id", ondelete="CASCADE"))
+    case_id: Mapped[str] = mapped_column(String(ID))
+    kind: Mapped[str] = mapped_column(String(32))
+    account: Mapped[str] = mapped_column(String(ID))
+    points: Mapped[int] = mapped_column(Integer)
+    idempotency_key: Mapped[str] = mapped_column(String(2 * ID))
+    # pending -> issued | failed; cancelled (late evidence before issue); review (after issue)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    reference: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime]
+    next_attempt_at: Mapped[datetime | None]
+    issued_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """An outbound event, written in the same transaction as the change it announces."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("message_id"),
+        Index("ix_outbox_unpublished", "id", postgresql_where=UNPUBLISHED, sqlite_where=UNPUBLISHED),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_id: Mapped[str] = mapped_column(String(2 * ID))  # stable: consumers dedupe on it
+    topic: Mapped[str] = mapped_column(String(32))
+    case_id: Mapped[str] = mapped_column(String(ID))
+    payload: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime]
+    published_at: Mapped[datetime | None]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class LedgerEntry(Base):
+    """The embedded points sink: one row per grant, unique by idempotency key."""
+
+    __tablename__ = "points_ledger"
+    __table_args__ = (UniqueConstraint("idempotency_key"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(2 * ID))
+    account: Mapped[str] = mapped_column(String(ID))
+    points: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    case_id: Mapped[str] = mapped_column(String(ID))
+    kind: Mapped[str] = mapped_column(String(32))
+    issued_at: Mapped[datetime]
