@@ -1,0 +1,63 @@
+"""The Celery application: configuration only, no business logic.
+
+Every choice here is about not losing or repeating work:
+- JSON only: a pickle payload from the queue could run code in the worker.
+- ``acks_late`` + ``reject_on_worker_lost``: a message is acknowledged after its task ran, so a
+  worker killed mid-task leaves it on the queue for another one. That is safe only because every
+  task is idempotent (the inbox dedupes events, unique rows guard breaches and payments).
+- prefetch 4: with acks_late a worker holds its prefetched messages unacknowledged; keeping that
+  small keeps redelivery after a crash small too, while still batching broker round-trips.
+- no ETA/countdown beyond minutes: deadlines live in the database (see scheduler/), because on
+  Redis a long countdown is redelivered after the visibility timeout and runs again.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+EVENTS_QUEUE = "sla.events"
+TIMERS_QUEUE = "sla.timers"
+COMPENSATION_QUEUE = "sla.compensation"
+QUEUES = (EVENTS_QUEUE, TIMERS_QUEUE, COMPENSATION_QUEUE)
+
+# Celery's Redis transport re-delivers an unacked message after this long; no task may run
+# (or wait on a countdown) longer than this.
+VISIBILITY_TIMEOUT_SECONDS = 3600
+
+
+def create_app(broker_url: str | None = None) -> Celery:
+    app = Celery("slamon", broker=broker_url, include=["worker.tasks"])
+    app.conf.update(
+        task_serializer="json",
+        result_serializer="json",
+        accept_content=["json"],
+        event_serializer="json",
+        result_backend=None,
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=4,
+        task_queues=[Queue(name) for name in QUEUES],
+        task_default_queue=EVENTS_QUEUE,
+        task_routes={
+            "sla.ingest": {"queue": EVENTS_QUEUE},
+            "sla.ingest_batch": {"queue": EVENTS_QUEUE},
+            "sla.judge": {"queue": TIMERS_QUEUE},
+            "sla.compensate": {"queue": COMPENSATION_QUEUE},
+        },
+        # Flower shows every task only if workers emit events and the client emits "sent".
+        worker_send_task_events=True,
+        task_send_sent_event=True,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        worker_hijack_root_logger=False,
+        enable_utc=True,
+        timezone="UTC",
+    )
+    return app
+
+
+# The app the tasks register on. It has no broker until the shell (slamon.bootstrap) sets one
+# from the settings, so that importing this package reads no configuration.
+app = create_app()
