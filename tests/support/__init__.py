@@ -1,0 +1,1 @@
+"""Test doubles and real local services the tests run against."""

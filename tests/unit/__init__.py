@@ -1,0 +1,1 @@
+"""Unit tests: pure and fast, no external services."""
