@@ -1,0 +1,126 @@
+"""Breach judgement by event time: was a deadline met, breached, cancelled, or is it too soon?
+
+A deadline is met by *when the evidence occurred* (the response was given, the problem was
+solved), not by when its message reached us: a response at 10:59 meets an 11:00 deadline even
+if its event arrives at 11:01. Messages can be late, so a deadline with no timely evidence is
+only called breached once its grace period is over (``judge_at = due_at + grace``); before that
+the answer is "wait". The due instant itself still counts as in time.
+
+Pure: no clock, no database. The caller passes ``now`` and the deadline's facts; every
+datetime must be timezone-aware. Instants are compared in UTC, never as wall-clock readings:
+two datetimes in one ``ZoneInfo`` compare by their wall time and ignore ``fold``, so in the
+hour a DST zone repeats, 01:10 EST (the second 01:10) would wrongly sort before 01:30 EDT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+Outcome = Literal["met", "breached", "cancelled", "wait"]
+
+
+def _instant(value: datetime, name: str) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name} must be timezone-aware, got naive {value.isoformat()}")
+    return value.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class DeadlineView:
+    """What judgement needs to know about one deadline of a case.
+
+    ``met_at`` is when the earliest evidence that fulfils the deadline (a response for the
+    response deadline, a resolution for the resolution deadline) *occurred*; ``cancelled_at``
+    when the help request was withdrawn. Both are ``None`` until such an event is known.
+    """
+
+    kind: str
+    due_at: datetime
+    judge_at: datetime
+    met_at: datetime | None = None
+    cancelled_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("due_at", "judge_at", "met_at", "cancelled_at"):
+            value = getattr(self, name)
+            if value is not None:
+                _instant(value, name)
+        if _instant(self.judge_at, "judge_at") < _instant(self.due_at, "due_at"):
+            raise ValueError(
+                f"judge_at {self.judge_at.isoformat()} is before due_at "
+                f"{self.due_at.isoformat()}; the grace period cannot be negative"
+            )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The judgement and, for the record and the operators, why."""
+
+    outcome: Outcome
+    reason: str
+
+
+def judge(deadline: DeadlineView, now: datetime) -> Verdict:
+    """Judge ``deadline`` as of ``now``.
+
+    1. Timely evidence (``met_at <= due_at``) → ``met``, at once: an event that occurred in
+       time settles the deadline whatever arrives later.
+    2. Cancelled at or before ``due_at`` → ``cancelled``, at once: the help request was
+       withdrawn before the promise could be broken.
+    3. Before ``judge_at`` → ``wait``: evidence that occurred in time may still be in flight,
+       and the grace period exists to let it arrive. Evidence after the due instant or a
+       cancellation after it does not end the wait, since earlier evidence may still come.
+    4. From ``judge_at`` on → ``breached``: the evidence came after the due instant, the case
+       was cancelled after it (the promise was already broken), or nothing came at all.
+    """
+    due = _instant(deadline.due_at, "due_at")
+    judge_at = _instant(deadline.judge_at, "judge_at")
+    now_utc = _instant(now, "now")
+    met = _instant(deadline.met_at, "met_at") if deadline.met_at is not None else None
+    cancelled = (
+        _instant(deadline.cancelled_at, "cancelled_at")
+        if deadline.cancelled_at is not None
+        else None
+    )
+    due_text = deadline.due_at.isoformat()
+
+    if met is not None and met <= due:
+        return Verdict(
+            "met",
+            f"{deadline.kind} evidence occurred at {_text(deadline.met_at)}, "
+            f"at or before the due instant {due_text}",
+        )
+    if cancelled is not None and cancelled <= due:
+        return Verdict(
+            "cancelled",
+            f"help request cancelled at {_text(deadline.cancelled_at)}, "
+            f"before the {deadline.kind} deadline {due_text}",
+        )
+    if now_utc < judge_at:
+        return Verdict(
+            "wait",
+            f"no {deadline.kind} evidence at or before {due_text} yet; "
+            f"grace period runs until {deadline.judge_at.isoformat()}",
+        )
+    if met is not None:
+        why = f"{deadline.kind} evidence occurred at {_text(deadline.met_at)}, after"
+    elif cancelled is not None:
+        why = f"help request cancelled at {_text(deadline.cancelled_at)}, after"
+    else:
+        why = f"no {deadline.kind} evidence by the end of the grace period, none at or before"
+    return Verdict("breached", f"{why} the due instant {due_text}")
+
+
+def is_late_evidence(due_at: datetime, evidence_at: datetime) -> bool:
+    """Whether evidence that arrived after a breach was recorded contests that breach.
+
+    It does when it *occurred* at or before the due instant: the deadline was in fact met and
+    only the message was late (later than the grace period allowed for).
+    """
+    return _instant(evidence_at, "evidence_at") <= _instant(due_at, "due_at")
+
+
+def _text(value: datetime | None) -> str:
+    return value.isoformat() if value is not None else "-"
