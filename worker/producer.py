@@ -1,0 +1,68 @@
+"""The producer SDK: validate help events, then put them on the ``sla.events`` queue.
+
+    from worker.producer import Producer
+    producer = Producer("redis://localhost:6379/0")
+    producer.publish({"event_id": "e-1", "type": "help.opened", ...})
+    producer.publish_many(events)          # one message for the whole batch
+
+Events are validated here, before they travel, so a producer hears about a bad event at once
+(``EventError`` names the field); the worker validates again, because not every producer
+uses this SDK.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from celery import Celery
+
+from models.events import HelpEvent, event_to_json, parse_event
+from worker.app import EVENTS_QUEUE, create_app
+
+INGEST_TASK = "sla.ingest"
+Event = HelpEvent | Mapping[str, Any]
+
+
+class Producer:
+    def __init__(self, broker_url: str | None = None, app: Celery | None = None) -> None:
+        if app is None:
+            if broker_url is None:
+                raise ValueError("Producer needs a broker URL or a Celery app")
+            app = create_app(broker_url)
+        self.app = app
+
+    def publish(self, event: Event) -> str:
+        """Validate and queue one event; returns its event_id. Raises EventError if invalid."""
+        checked = validate(event)
+        self._send(json.dumps(event_to_json(checked), ensure_ascii=False))
+        return checked.event_id
+
+    def publish_many(self, events: Iterable[Event]) -> list[str]:
+        """Validate every event first (all or nothing), then queue them as one message."""
+        checked = [validate(e) for e in events]
+        if checked:
+            body = json.dumps([event_to_json(e) for e in checked], ensure_ascii=False)
+            self._send(body)
+        return [e.event_id for e in checked]
+
+    def publish_raw(self, body: str) -> None:
+        """Queue a body as it is (the worker validates and dead-letters what is wrong)."""
+        self._send(body)
+
+    def _send(self, body: str) -> None:
+        self.app.send_task(INGEST_TASK, args=[body], queue=EVENTS_QUEUE)
+
+    def close(self) -> None:
+        self.app.close()
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+
+def validate(event: Event) -> HelpEvent:
+    return event if not isinstance(event, Mapping) else parse_event(event)

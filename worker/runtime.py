@@ -1,0 +1,58 @@
+"""What the tasks run with: the database, the policies, the clock, the points issuer.
+
+The shell (:mod:`slamon.bootstrap`) builds one :class:`Runtime` from the settings and installs
+it before a worker or scheduler starts; tests install their own. Tasks never read settings or
+the environment themselves, so the same task code runs embedded, in compose and under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import Engine
+
+from models.db import engine_for
+
+if TYPE_CHECKING:
+    from models.policy import PolicySet
+    from worker.points.port import PointsIssuer
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Runtime:
+    database_url: str
+    policies: PolicySet
+    clock: Callable[[], datetime] = utcnow
+    max_clock_skew: timedelta = timedelta(minutes=5)
+    issuer_factory: Callable[[Engine], PointsIssuer] | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def engine(self) -> Engine:
+        # Looked up per call: engine_for keys by pid, so a forked pool child gets its own pool.
+        return engine_for(self.database_url)
+
+    def now(self) -> datetime:
+        return self.clock()
+
+
+_current: Runtime | None = None
+
+
+def install(runtime: Runtime) -> Runtime:
+    global _current
+    _current = runtime
+    return runtime
+
+
+def current() -> Runtime:
+    if _current is None:
+        raise RuntimeError("no runtime installed: start workers with `slamon worker`")
+    return _current

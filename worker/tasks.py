@@ -1,0 +1,43 @@
+"""Celery tasks: adapters that decode, call one service function, and map retryable errors.
+
+Tasks are idempotent (the inbox dedupes, unique rows guard breaches and payments), which is
+what makes ``acks_late`` safe: a message redelivered after a crash does nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Task
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from worker import ingest, runtime
+from worker.app import app
+
+log = logging.getLogger("slamon.tasks")
+
+# Database trouble (a restart, a lock timeout, a dropped connection) is worth waiting out; the
+# message stays unacknowledged meanwhile, so nothing is lost even if the worker dies.
+RETRYABLE_DB_ERRORS = (OperationalError, DBAPIError)
+
+
+@app.task(name="sla.ingest", bind=True, max_retries=None, acks_late=True)
+def ingest_task(self: Task, body: Any) -> None:
+    """Apply one message: an event, or a batch of events (a JSON list), as JSON text."""
+    raw = body if isinstance(body, str) else _to_json(body)
+    try:
+        ingest.ingest_raw(runtime.current(), raw, source="queue")
+    except RETRYABLE_DB_ERRORS as exc:
+        delay = min(60, 2 ** min(self.request.retries, 6))
+        log.warning("ingest: database error, retry %s in %ss: %s", self.request.retries + 1, delay, exc)
+        raise self.retry(exc=exc, countdown=delay) from exc
+
+
+def _to_json(body: Any) -> str:
+    import json
+
+    try:
+        return json.dumps(body, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return repr(body)
