@@ -1,0 +1,114 @@
+"""The HTTP API: a thin adapter over the producer SDK and the read models.
+
+Routes: ``GET /healthz``, ``POST /v1/events``, ``GET /v1/cases/{case_id}``, ``GET /metrics``.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+
+from api.auth import token_role_checker
+from api.metrics import render_metrics
+from models.db import create_db_engine, transaction
+from models.events import EventError, parse_event
+from models.views import case_view
+from slamon.settings import NoBrokerError, Settings, get_settings
+from worker.producer import Producer
+
+DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = create_db_engine(settings.database)
+    require = token_role_checker(settings)
+    producer: Producer | None = None
+
+    def get_producer() -> Producer:
+        nonlocal producer
+        if producer is None:
+            try:
+                producer = Producer(settings.broker)
+            except NoBrokerError as exc:
+                raise HTTPException(503, detail={"error": str(exc)}) from exc
+        return producer
+
+    app = FastAPI(title="slamon", version="0.1.0",
+                  description="SLA monitor for Tmall one-click help requests.")
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.post("/v1/events", status_code=202, dependencies=[Depends(require("produce"))])
+    async def post_events(request: Request) -> JSONResponse:
+        body = await _read_limited(request, settings.max_body_bytes)
+        try:
+            data = json.loads(body)
+        except ValueError as exc:
+            return _error(422, f"body is not JSON: {exc}")
+        items = data if isinstance(data, list) else [data]
+        if len(items) > settings.max_batch:
+            return _error(413, f"batch of {len(items)} events exceeds the limit of {settings.max_batch}")
+        events, errors = [], []
+        for index, item in enumerate(items):
+            try:
+                events.append(parse_event(item) if isinstance(item, dict) else _not_object(item))
+            except EventError as exc:
+                errors.append({"index": index, "event_id": _event_id(item), "errors": exc.errors,
+                               "message": str(exc)})
+        if errors:
+            # All or nothing: the producer fixes the batch and sends it again (the inbox dedupes).
+            return JSONResponse({"error": "invalid events; nothing was queued", "events": errors},
+                                status_code=422)
+        get_producer().publish_many(events)
+        return JSONResponse(
+            {"queued": len(events),
+             "events": [{"event_id": e.event_id, "status": "queued"} for e in events]},
+            status_code=202,
+        )
+
+    @app.get("/v1/cases/{case_id}", dependencies=[Depends(require("read"))])
+    def get_case(case_id: str) -> dict[str, Any]:
+        with transaction(engine) as session:
+            view = case_view(session, case_id, DISPLAY_ZONE)
+        if view is None:
+            raise HTTPException(404, detail={"error": f"no case {case_id!r}"})
+        return view
+
+    @app.get("/metrics")
+    def metrics() -> Response:
+        payload, content_type = render_metrics(engine)
+        return Response(payload, media_type=content_type)
+
+    return app
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise HTTPException(413, detail={"error": f"body larger than {limit} bytes"})
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise HTTPException(413, detail={"error": f"body larger than {limit} bytes"})
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _not_object(item: Any) -> Any:
+    raise EventError([{"loc": "", "msg": f"an event must be a JSON object, got {type(item).__name__}"}])
+
+
+def _event_id(item: Any) -> Any:
+    return item.get("event_id") if isinstance(item, dict) else None
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)

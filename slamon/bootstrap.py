@@ -1,0 +1,57 @@
+"""Wire adapters from settings: the one place that turns configuration into objects."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import Engine
+
+from models.policy import PolicySet, load_policies
+from slamon.settings import Settings
+from worker import runtime as runtime_mod
+from worker.app import app as celery_app
+from worker.runtime import Runtime
+
+
+def configure_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
+    )
+
+
+def policies_for(settings: Settings) -> PolicySet:
+    extra = [settings.policy] if settings.policy else []
+    return load_policies(extra)
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    """The runtime the tasks and the scheduler use, installed for this process."""
+    runtime = Runtime(
+        database_url=settings.database,
+        policies=policies_for(settings),
+        max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        issuer_factory=lambda engine: points_issuer(settings, engine),
+    )
+    runtime.extras["settings"] = settings
+    return runtime_mod.install(runtime)
+
+
+def configure_celery(settings: Settings) -> None:
+    celery_app.conf.broker_url = settings.broker
+
+
+def points_issuer(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+    if settings.points_adapter == "http":
+        from worker.points.http import HttpPointsIssuer
+
+        assert settings.points_url is not None and settings.points_secret is not None
+        return HttpPointsIssuer(
+            str(settings.points_url),
+            settings.points_secret,
+            timeout=settings.points_timeout_seconds,
+        )
+    from worker.points.ledger import LedgerPointsIssuer
+
+    return LedgerPointsIssuer(engine)

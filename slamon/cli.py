@@ -1,0 +1,47 @@
+"""The ``slamon`` command line: one entry point, one module per command under slamon/commands."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import click
+
+from slamon.commands import case, roles, send
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="SLAMON_HOME",
+    help="Directory of the embedded state (default ./.slamon; env SLAMON_HOME). Every command "
+    "run with the same home talks to the same running stack.",
+)
+@click.version_option(package_name="slamon")
+def main(home: Path | None) -> None:
+    """slamon: SLA monitor for Tmall one-click help (一键求助) requests.
+
+    Producers send help events; workers keep each case's deadlines in business time; the
+    scheduler judges breaches by event time; penalties are paid in Tmall points exactly once.
+
+    Start everything on embedded defaults with `slamon up`; see `slamon COMMAND --help`.
+    """
+    if home is not None:
+        os.environ["SLAMON_HOME"] = str(home)
+    from slamon.settings import get_settings
+
+    get_settings.cache_clear()
+
+
+for _command in (
+    roles.up,
+    roles.worker,
+    roles.scheduler,
+    roles.api,
+    roles.flower,
+    roles.migrate,
+    send.command,
+    case.command,
+):
+    main.add_command(_command)

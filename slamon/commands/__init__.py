@@ -1,0 +1,1 @@
+"""One module per `slamon` command (group); each exposes `command`."""

@@ -1,0 +1,92 @@
+"""``slamon send``: validate JSON-lines events and queue them with the producer SDK."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from typing import IO, Any
+
+import click
+
+from slamon.commands.common import fail, settings_or_exit
+
+CHUNK = 500  # events per queued message: one SDK batch
+
+
+@click.command(name="send")
+@click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
+@click.option("--progress/--no-progress", default=None,
+              help="Progress bar on stderr (default: on when stderr is a terminal).")
+def command(source: IO[str], progress: bool | None) -> None:
+    """Queue help events from SOURCE (a JSON-lines file, or - for stdin).
+
+    Each line is validated first; prints one JSON line per event, {"event_id", "status":
+    "queued"} or {"event_id", "status": "rejected", "error"}, and exits 1 if any was rejected.
+    """
+    from models.events import EventError, parse_event
+    from slamon.settings import NoBrokerError
+    from worker.producer import Producer
+
+    settings = settings_or_exit()
+    try:
+        broker = settings.broker
+    except NoBrokerError as exc:
+        fail(str(exc))
+    rejected = 0
+    show = progress if progress is not None else sys.stderr.isatty()
+    with Producer(broker) as producer, _progress(source, show) as lines:
+        # Results are printed in input order, each batch once it is on the queue.
+        events: list[Any] = []
+        records: list[dict[str, Any]] = []
+        for number, line in _numbered(lines):
+            data: Any = None
+            try:
+                data = json.loads(line)
+                event = parse_event(data)
+            except (ValueError, EventError) as exc:
+                rejected += 1
+                event_id = data.get("event_id") if isinstance(data, dict) else None
+                records.append({"event_id": event_id, "line": number, "status": "rejected",
+                                "error": str(exc)})
+                continue
+            events.append(event)
+            records.append({"event_id": event.event_id, "status": "queued"})
+            if len(events) >= CHUNK:
+                _flush(producer, events, records)
+        _flush(producer, events, records)
+    raise SystemExit(1 if rejected else 0)
+
+
+def _flush(producer: Any, events: list[Any], records: list[dict[str, Any]]) -> None:
+    if events:
+        producer.publish_many(events)
+    for record in records:
+        click.echo(json.dumps(record, ensure_ascii=False))
+    events.clear()
+    records.clear()
+
+
+def _numbered(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(lines, start=1):
+        if line.strip():
+            yield number, line
+
+
+class _progress:
+    """A tqdm bar over the lines when asked for, or the plain lines."""
+
+    def __init__(self, source: IO[str], show: bool) -> None:
+        self.source, self.show, self.bar = source, show, None
+
+    def __enter__(self) -> Iterator[str]:
+        if not self.show:
+            return iter(self.source)
+        from tqdm import tqdm
+
+        self.bar = tqdm(self.source, unit="event", file=sys.stderr, desc="sending")
+        return iter(self.bar)
+
+    def __exit__(self, *_exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()

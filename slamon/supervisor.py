@@ -1,0 +1,231 @@
+"""``slamon up``: the whole stack on one machine, as child processes of one supervisor.
+
+Steps:
+  1. Lock the home (a second ``up`` on the same home says where the first one is and exits).
+  2. Use the Redis the settings name, or start the embedded one in the home.
+  3. Migrate the database (a SQLite file in the home unless the settings name another).
+  4. Take the API token from the settings, or generate one and keep it in the home (0600).
+  5. Start worker, scheduler, API (and Flower) as ``python -m slamon <role>``, each logging to
+     ``$SLAMON_HOME/logs/<role>.log``; record URLs and pids in ``run.json``.
+  6. Watch the children: one that dies is restarted with backoff; one that keeps dying stops
+     the stack with a non-zero exit, rather than limping on without, say, a scheduler.
+  7. On Ctrl-C / SIGTERM: stop the children (SIGTERM, then SIGKILL after a timeout), then Redis.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from models.db import create_db_engine
+from models.migrate import upgrade
+from slamon.embedded_redis import EmbeddedRedis
+from slamon.settings import Settings, read_run_file
+
+STOP_TIMEOUT_SECONDS = 20.0
+MAX_RESTARTS = 5  # within RESTART_WINDOW_SECONDS, then the stack gives up
+RESTART_WINDOW_SECONDS = 60.0
+
+
+class AlreadyRunning(RuntimeError):
+    pass
+
+
+@dataclass
+class Child:
+    role: str
+    args: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    restarts: list[float] = field(default_factory=list)
+
+    def start(self, env: dict[str, str]) -> None:
+        log: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "slamon", *self.args],
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # Ctrl-C reaches the supervisor only; it stops us in order
+        )
+        log.close()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+
+class Stack:
+    def __init__(self, settings: Settings, port: int | None = None, flower: bool = False) -> None:
+        self.settings = settings
+        self.home = settings.home
+        self.port = port or settings.api_port
+        self.flower = flower
+        self.redis: EmbeddedRedis | None = None
+        self.children: list[Child] = []
+        self.stopping = False
+        self._lock: IO[str] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def run(self, out: IO[str] = sys.stdout) -> int:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        signal.signal(signal.SIGTERM, self._on_signal)
+        signal.signal(signal.SIGINT, self._on_signal)
+        try:
+            env = self._prepare(out)
+            self._start_children(env, out)
+            return self._watch(env, out)
+        finally:
+            self._shutdown(out)
+
+    def _take_lock(self) -> None:
+        self._lock = open(self.home / "up.lock", "a+")  # noqa: SIM115 - held for our lifetime
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            running = read_run_file(self.home) or {}
+            raise AlreadyRunning(
+                f"slamon is already running in {self.home} (pid {running.get('pid', '?')}, "
+                f"API {running.get('api_url', '?')}); stop it first or use another --home"
+            ) from None
+
+    def _prepare(self, out: IO[str]) -> dict[str, str]:
+        if not _port_free(self.settings.api_host, self.port):
+            raise RuntimeError(f"port {self.port} on {self.settings.api_host} is in use; pass --port")
+        redis_url = self.settings.redis_url
+        if not redis_url:
+            self.redis = EmbeddedRedis(self.home / "redis")
+            self.redis.start()
+            redis_url = self.redis.url
+        database_url = self.settings.database
+        engine = create_db_engine(database_url)
+        upgrade(engine)
+        engine.dispose()
+        token = self.settings.api_token or _home_token(self.home)
+        api_url = f"http://{self.settings.api_host}:{self.port}"
+        env = dict(os.environ)
+        env.update(
+            SLAMON_HOME=str(self.home),
+            SLAMON_REDIS_URL=redis_url,
+            SLAMON_DATABASE_URL=database_url,
+            SLAMON_API_TOKEN=token,
+            SLAMON_API_PORT=str(self.port),
+            PYTHONUNBUFFERED="1",
+        )
+        run: dict[str, Any] = {
+            "pid": os.getpid(),
+            "started_at": datetime.now(UTC).isoformat(),
+            "redis_url": redis_url,
+            "embedded_redis": self.redis is not None,
+            "database_url": _safe_url(database_url),
+            "api_url": api_url,
+            "api_token": token,
+        }
+        if self.flower:
+            run["flower_url"] = f"http://127.0.0.1:{self.settings.flower_port}"
+        _write_private(self.home / "run.json", json.dumps(run, indent=2))
+        print(f"slamon home   {self.home}", file=out)
+        print(f"redis         {redis_url}{' (embedded)' if self.redis else ''}", file=out)
+        print(f"database      {_safe_url(database_url)}", file=out)
+        print(f"api           {api_url}  (token in {self.home / 'run.json'})", file=out)
+        if self.flower:
+            print(f"flower        {run['flower_url']}", file=out)
+        return env
+
+    def _start_children(self, env: dict[str, str], out: IO[str]) -> None:
+        logs = self.home / "logs"
+        logs.mkdir(exist_ok=True)
+        roles = ["worker", "scheduler", "api"] + (["flower"] if self.flower else [])
+        for role in roles:
+            child = Child(role, [role], logs / f"{role}.log")
+            child.start(env)
+            self.children.append(child)
+            print(f"started {role:<9} pid {child.process.pid if child.process else '?'}, "
+                  f"log {child.log_path}", file=out)
+        print("slamon is up; Ctrl-C stops it", file=out, flush=True)
+
+    def _watch(self, env: dict[str, str], out: IO[str]) -> int:
+        while not self.stopping:
+            time.sleep(0.25)
+            for child in self.children:
+                if self.stopping or child.alive():
+                    continue
+                code = child.process.returncode if child.process else None
+                now = time.monotonic()
+                child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_SECONDS]
+                if len(child.restarts) >= MAX_RESTARTS:
+                    print(f"{child.role} keeps exiting (last code {code}); stopping the stack, "
+                          f"see {child.log_path}", file=out, flush=True)
+                    return 1
+                child.restarts.append(now)
+                print(f"{child.role} exited with code {code}; restarting", file=out, flush=True)
+                time.sleep(min(5.0, 0.5 * 2 ** len(child.restarts)))
+                child.start(env)
+        return 0
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        self.stopping = True
+
+    def _shutdown(self, out: IO[str]) -> None:
+        alive = [c for c in self.children if c.alive()]
+        for child in alive:
+            assert child.process is not None
+            child.process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+        for child in alive:
+            assert child.process is not None
+            try:
+                child.process.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                print(f"{child.role} did not stop in time; killing it", file=out)
+                os.killpg(child.process.pid, signal.SIGKILL)
+                child.process.wait()
+        if self.redis is not None:
+            self.redis.stop()
+        # We hold the home's lock here, so run.json is ours to remove.
+        (self.home / "run.json").unlink(missing_ok=True)
+        print("slamon stopped", file=out, flush=True)
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _home_token(home: Path) -> str:
+    path = home / "api_token"
+    if path.exists():
+        return path.read_text().strip()
+    token = secrets.token_urlsafe(32)
+    _write_private(path, token)
+    return token
+
+
+def _write_private(path: Path, text: str) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+
+
+def _safe_url(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
