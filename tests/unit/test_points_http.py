@@ -7,11 +7,13 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
 
 from tests.support.points_server import PointsServer
+from worker.points.backoff import backoff_delay
 from worker.points.http import HttpPointsIssuer
 from worker.points.port import IssueRequest, RejectedIssueError, RetryableIssueError
 from worker.points.signing import verify
@@ -121,7 +123,7 @@ def test_hang_times_out_as_retryable_and_the_retry_finds_it_already_paid() -> No
             # The service recorded the grant before hanging: the reply, not the payment, was lost.
             retried = issuer.issue(grant())
 
-        assert "timed out" in caught.value.reason
+        assert "timed out (ReadTimeout); outcome unknown" in caught.value.reason
         assert elapsed < 1.0, "the client's read timeout, not the server's hang, must end the call"
         assert retried.status == "already_issued"
         assert len(srv.grants) == 1
@@ -278,3 +280,29 @@ def test_request_carries_idempotency_key_and_verifiable_signature() -> None:
         now=1_795_684_800,
     )
     assert json.loads(request.content)["reason"] == grant().reason
+
+
+def test_concurrent_retries_against_a_flaky_service_pay_each_grant_exactly_once() -> None:
+    """Half the calls fail, a tenth hang after paying: retries with backoff still pay once."""
+    grants = [grant(f"H{n}:response", points=5000 + n) for n in range(24)]
+
+    def pay_with_retries(issuer: HttpPointsIssuer, request: IssueRequest) -> str:
+        for attempt in range(30):
+            try:
+                return issuer.issue(request).status
+            except RetryableIssueError:
+                time.sleep(backoff_delay(attempt, base=0.005, cap=0.05))
+        raise AssertionError(f"{request.idempotency_key} never got through")
+
+    with (
+        PointsServer(secret=SECRET, fail_ratio=0.5, hang_ratio=0.1, hang_seconds=2, seed=1) as srv,
+        issuer_for(srv.url) as issuer,
+        ThreadPoolExecutor(max_workers=8) as pool,
+    ):
+        statuses = list(pool.map(lambda request: pay_with_retries(issuer, request), grants))
+
+        assert set(statuses) <= {"issued", "already_issued"}
+        assert {key: paid["points"] for key, paid in srv.grants.items()} == {
+            request.idempotency_key: request.points for request in grants
+        }
+        assert srv.fates.count("fail") > 0 and srv.fates.count("hang") > 0
