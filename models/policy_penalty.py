@@ -87,7 +87,7 @@ class ByServicePenalty(_Rule):
         # `delivery_to_home = 30000` is shorthand for `{ rule = "fixed", points = 30000 }`.
         if isinstance(value, dict):
             return {
-                service: {"rule": "fixed", "points": rule} if isinstance(rule, int) else rule
+                service: rule if isinstance(rule, dict) else {"rule": "fixed", "points": rule}
                 for service, rule in value.items()
             }
         return value
