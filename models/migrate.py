@@ -17,7 +17,9 @@ def alembic_config(engine: Engine | None = None) -> Config:
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     if engine is not None:
-        config.set_main_option("sqlalchemy.url", engine.url.render_as_string(hide_password=False))
+        # ConfigParser interpolates %, which URL-encoded options (search_path) contain.
+        url = engine.url.render_as_string(hide_password=False).replace("%", "%%")
+        config.set_main_option("sqlalchemy.url", url)
     return config
 
 

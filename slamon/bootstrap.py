@@ -11,6 +11,7 @@ from models.policy import PolicySet, load_policies
 from slamon.settings import Settings
 from worker import runtime as runtime_mod
 from worker.app import app as celery_app
+from worker.points.port import PointsIssuer
 from worker.runtime import Runtime
 
 
@@ -42,7 +43,7 @@ def configure_celery(settings: Settings) -> None:
     celery_app.conf.broker_url = settings.broker
 
 
-def points_issuer(settings: Settings, engine: Engine):  # type: ignore[no-untyped-def]
+def points_issuer(settings: Settings, engine: Engine) -> PointsIssuer:
     if settings.points_adapter == "http":
         from worker.points.http import HttpPointsIssuer
 
@@ -50,7 +51,8 @@ def points_issuer(settings: Settings, engine: Engine):  # type: ignore[no-untype
         return HttpPointsIssuer(
             str(settings.points_url),
             settings.points_secret,
-            timeout=settings.points_timeout_seconds,
+            connect_timeout=min(2.0, settings.points_timeout_seconds),
+            read_timeout=settings.points_timeout_seconds,
         )
     from worker.points.ledger import LedgerPointsIssuer
 
