@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from slamon.commands import case, roles, send
+from slamon.commands import case, deadline, policy, roles, send
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -43,5 +43,7 @@ for _command in (
     roles.migrate,
     send.command,
     case.command,
+    deadline.command,
+    policy.command,
 ):
     main.add_command(_command)

@@ -1,0 +1,115 @@
+"""`slamon deadline`: plan a case's deadlines from its facts, without running anything."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import click
+
+from models.policy import PolicyError
+from scheduler.calendar import CalendarError
+from scheduler.deadlines import CaseFacts, CasePlan, plan_case
+from slamon.commands.common import echo_json, fail
+from slamon.commands.policy import policies_option, policy_set
+
+
+@click.command("deadline")
+@click.option("--opened-at", required=True, help="When the help was opened, ISO-8601 with offset.")
+@click.option("--category", required=True, help="Item category, slug or Chinese label.")
+@click.option(
+    "--service",
+    "services",
+    required=True,
+    multiple=True,
+    help="Service sold with the item, slug or Chinese label (repeatable).",
+)
+@click.option("--city", default=None, help="City of the buyer.")
+@click.option(
+    "--price", default=None, help="Item price in yuan (decimal), for price-rate penalties."
+)
+@click.option("--policy", "policy_id", default=None, help="Policy id (default: the one in force).")
+@click.option(
+    "--now",
+    "now_text",
+    default=None,
+    help="Note deadlines already past at this ISO instant (default: now).",
+)
+@policies_option
+def command(
+    opened_at: str,
+    category: str,
+    services: tuple[str, ...],
+    city: str | None,
+    price: str | None,
+    policy_id: str | None,
+    now_text: str | None,
+    policy_paths: tuple[Path, ...],
+) -> None:
+    """Print, as JSON, whether a case is monitored and its deadlines.
+
+    \b
+    Example:
+      slamon deadline --opened-at 2026-11-26T17:30:00+08:00 \\
+          --category 家装家具 --service 送货入户并安装 --service 三年质保 --price 1299.00
+
+    Each deadline has its kind, clock, due_at, at_risk_at, judge_at (due + grace) and the
+    penalty points; times are in the policy calendar's zone.
+    """
+    try:
+        facts = CaseFacts(
+            opened_at=_instant("--opened-at", opened_at),
+            category=category,
+            services=services,
+            city=city,
+            item_price=_price(price),
+        )
+        now = _instant("--now", now_text) if now_text else datetime.now(UTC)
+        plan = plan_case(facts, policy_set(policy_paths), now, policy_id)
+    except (PolicyError, CalendarError, ValueError) as exc:
+        fail(str(exc))
+    echo_json(plan_as_json(plan))
+
+
+def plan_as_json(plan: CasePlan) -> dict[str, Any]:
+    return {
+        "policy": plan.policy_id,
+        "monitored": plan.monitored,
+        "reason": plan.reason,
+        "deadlines": [
+            {
+                "kind": d.kind,
+                "clock": d.clock,
+                "due_at": d.due_at.isoformat(),
+                "at_risk_at": d.at_risk_at.isoformat(),
+                "judge_at": d.judge_at.isoformat(),
+                "points": d.points,
+            }
+            for d in plan.deadlines
+        ],
+        "notes": list(plan.notes),
+    }
+
+
+def _instant(option: str, text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{option}: {text!r} is not an ISO-8601 date-time") from None
+    if value.tzinfo is None:
+        raise ValueError(f"{option}: {text!r} needs a UTC offset, e.g. {text}+08:00")
+    return value
+
+
+def _price(text: str | None) -> Decimal | None:
+    if text is None:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(f"--price: {text!r} is not a decimal amount of yuan") from None
+    if not value.is_finite() or value < 0:
+        raise ValueError(f"--price: {text!r} must be a non-negative amount of yuan")
+    return value
