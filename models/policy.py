@@ -136,6 +136,21 @@ class Policy(BaseModel):
                         )
         return self
 
+    @model_validator(mode="after")
+    def _business_clocks_need_open_hours(self) -> Policy:
+        # Otherwise every case would fail at planning time ("never open") instead of the
+        # file failing once, here.
+        spec = self.calendar
+        opens = any(spec.weekly.values()) or bool(spec.workdays and spec.workday_hours)
+        if spec.mode == "business" and not opens:
+            for name, metric in self.metrics.items():
+                if metric.clock != "wall_clock":
+                    raise schema_problem(
+                        "calendar.weekly",
+                        f"no open hours, but metrics.{name} runs on the {metric.clock} clock",
+                    )
+        return self
+
     @property
     def effective_at(self) -> datetime:
         """The instant the policy takes effect (aware)."""

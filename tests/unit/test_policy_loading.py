@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -16,7 +17,7 @@ from models.policy import (
     load_policies,
     parse_policy,
 )
-from tests.unit.policy_samples import edited_policy, shipped_text
+from tests.unit.policy_samples import edited_policy, shipped_document, shipped_text
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -266,6 +267,20 @@ def test_errors_name_the_path_in_the_file(edit: tuple[str, str], expected: str) 
     text = shipped_text()
     assert old in text, "the edit must apply to the shipped file"
     assert problems(text.replace(old, new, 1)) == expected
+
+
+def test_a_business_clock_needs_a_calendar_that_opens() -> None:
+    never_open = re.sub(r"^(mon|tue|wed|thu|fri|sat|sun) = .*\n", "", shipped_text(), flags=re.M)
+    assert problems(never_open) == (
+        "tmall-2022.toml: calendar.weekly: no open hours, but metrics.response runs on the "
+        "business_hours clock"
+    )
+    closed = {"tz": "Asia/Shanghai", "weekly": {"mon": []}}
+    # Wall-clock metrics only: a closed calendar is harmless.
+    resolution_only = edited_policy(
+        calendar=closed, metrics={"resolution": shipped_document()["metrics"]["resolution"]}
+    )
+    assert list(resolution_only.metrics) == ["resolution"]
 
 
 def test_every_problem_is_reported_on_one_line() -> None:
