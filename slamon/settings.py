@@ -36,7 +36,6 @@ class Settings(BaseSettings):
         None, description="Broker URL; default: the Redis that `slamon up` started in the home."
     )
     policy: Path | None = Field(None, description="Extra policy TOML file or directory.")
-    default_policy: str | None = Field(None, description="Policy id used when none is in force.")
 
     api_host: str = "127.0.0.1"
     api_port: int = Field(8400, ge=1, le=65535)
