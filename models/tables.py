@@ -76,6 +76,10 @@ class Case(Base):
     resolved_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
+    # Instants that let late, out-of-order events be applied exactly (models.case_state).
+    assigned_at: Mapped[datetime | None]
+    reopened_at: Mapped[datetime | None]
+    last_resolved_at: Mapped[datetime | None]
     last_event_at: Mapped[datetime]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

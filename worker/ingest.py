@@ -266,6 +266,10 @@ def _load_state(case: Case) -> CaseState:
         cancelled_at=case.cancelled_at,
         provider_id=case.provider_id,
         reopen_count=case.reopen_count,
+        merchant_id=case.merchant_id,
+        assigned_at=case.assigned_at,
+        reopened_at=case.reopened_at,
+        last_resolved_at=case.last_resolved_at,
     )
 
 
@@ -276,6 +280,11 @@ def _store_state(case: Case, state: CaseState) -> None:
     case.cancelled_at = state.cancelled_at
     case.provider_id = state.provider_id
     case.reopen_count = state.reopen_count
+    if state.merchant_id is not None:
+        case.merchant_id = state.merchant_id
+    case.assigned_at = state.assigned_at
+    case.reopened_at = state.reopened_at
+    case.last_resolved_at = state.last_resolved_at
 
 
 def dead_letter(
