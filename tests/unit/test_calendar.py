@@ -41,7 +41,9 @@ def utc(text: str) -> datetime:
 
 
 def same_instant_and_zone(got: datetime, want: datetime) -> bool:
-    return got == want and got.utcoffset() == want.utcoffset() and got.tzinfo is want.tzinfo
+    # In UTC: `==` on one zone compares wall fields and ignores `fold` (PEP 495).
+    same_instant = got.astimezone(UTC) == want.astimezone(UTC)
+    return same_instant and got.tzinfo is want.tzinfo and got.utcoffset() == want.utcoffset()
 
 
 # -- the Tmall response clock (Asia/Shanghai, 09:00-18:00 every day) -------------------------
