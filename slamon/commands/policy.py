@@ -26,7 +26,7 @@ def policy_set(policy_paths: Sequence[Path]) -> PolicySet:
     settings = settings_or_exit()
     extra = list(policy_paths) or ([settings.policy] if settings.policy else [])
     try:
-        return load_policies(extra, default=settings.default_policy)
+        return load_policies(extra)
     except PolicyError as exc:
         fail(str(exc))
 

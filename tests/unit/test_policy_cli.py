@@ -23,8 +23,7 @@ SHIPPED_2022 = Path(str(resources.files("models") / "policies" / "tmall-2022.tom
 
 @pytest.fixture(autouse=True)
 def clean_settings(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for name in ("SLAMON_POLICY", "SLAMON_DEFAULT_POLICY"):
-        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("SLAMON_POLICY", raising=False)
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
@@ -243,13 +242,12 @@ def test_show_one_policy_in_full() -> None:
 
 def test_show_follows_slamon_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SLAMON_POLICY", str(user_policy(tmp_path)))
-    monkeypatch.setenv("SLAMON_DEFAULT_POLICY", "tmall-legacy")
     get_settings.cache_clear()
     listed = ok_json(run(policy.command, "show"))
     assert [(p["id"], p["default"]) for p in listed] == [
-        ("tmall-legacy", True),
+        ("tmall-legacy", False),
         ("tmall-2022", False),
-        ("acme", False),
+        ("acme", True),
     ]
 
 
