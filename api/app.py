@@ -38,8 +38,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(503, detail={"error": str(exc)}) from exc
         return producer
 
-    app = FastAPI(title="slamon", version="0.1.0",
-                  description="SLA monitor for Tmall one-click help requests.")
+    app = FastAPI(
+        title="slamon",
+        version="0.1.0",
+        description="SLA monitor for Tmall one-click help requests.",
+    )
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -54,22 +57,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error(422, f"body is not JSON: {exc}")
         items = data if isinstance(data, list) else [data]
         if len(items) > settings.max_batch:
-            return _error(413, f"batch of {len(items)} events exceeds the limit of {settings.max_batch}")
+            return _error(
+                413, f"batch of {len(items)} events exceeds the limit of {settings.max_batch}"
+            )
         events, errors = [], []
         for index, item in enumerate(items):
             try:
                 events.append(parse_event(item) if isinstance(item, dict) else _not_object(item))
             except EventError as exc:
-                errors.append({"index": index, "event_id": _event_id(item), "errors": exc.errors,
-                               "message": str(exc)})
+                errors.append(
+                    {
+                        "index": index,
+                        "event_id": _event_id(item),
+                        "errors": exc.errors,
+                        "message": str(exc),
+                    }
+                )
         if errors:
             # All or nothing: the producer fixes the batch and sends it again (the inbox dedupes).
-            return JSONResponse({"error": "invalid events; nothing was queued", "events": errors},
-                                status_code=422)
+            return JSONResponse(
+                {"error": "invalid events; nothing was queued", "events": errors}, status_code=422
+            )
         get_producer().publish_many(events)
         return JSONResponse(
-            {"queued": len(events),
-             "events": [{"event_id": e.event_id, "status": "queued"} for e in events]},
+            {
+                "queued": len(events),
+                "events": [{"event_id": e.event_id, "status": "queued"} for e in events],
+            },
             status_code=202,
         )
 
@@ -103,7 +117,9 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 
 def _not_object(item: Any) -> Any:
-    raise EventError([{"loc": "", "msg": f"an event must be a JSON object, got {type(item).__name__}"}])
+    raise EventError(
+        [{"loc": "", "msg": f"an event must be a JSON object, got {type(item).__name__}"}]
+    )
 
 
 def _event_id(item: Any) -> Any:

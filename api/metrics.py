@@ -38,8 +38,9 @@ class DatabaseCollector(Collector):
             backlog = conn.execute(
                 select(func.count()).where(OutboxMessage.published_at.is_(None))
             ).scalar_one()
-            yield GaugeMetricFamily("slamon_outbox_backlog", "Outbound events not yet relayed.",
-                                    value=backlog)
+            yield GaugeMetricFamily(
+                "slamon_outbox_backlog", "Outbound events not yet relayed.", value=backlog
+            )
 
 
 def render_metrics(engine: Engine) -> tuple[bytes, str]:

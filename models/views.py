@@ -100,9 +100,16 @@ def _parked_view(session: Session, case_id: str, zone: tzinfo) -> dict[str, Any]
     events = _events(session, case_id, zone)
     if not events:
         return None
-    return {"case_id": case_id, "status": "not_opened", "monitored": False,
-            "not_monitored_reason": "help.opened not received yet", "events": events,
-            "deadlines": [], "breaches": [], "compensations": []}
+    return {
+        "case_id": case_id,
+        "status": "not_opened",
+        "monitored": False,
+        "not_monitored_reason": "help.opened not received yet",
+        "events": events,
+        "deadlines": [],
+        "breaches": [],
+        "compensations": [],
+    }
 
 
 def _events(session: Session, case_id: str, zone: tzinfo) -> list[dict[str, Any]]:

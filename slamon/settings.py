@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _http_points_needs_url(self) -> Settings:
         if self.points_adapter == "http" and (self.points_url is None or not self.points_secret):
-            raise ValueError("SLAMON_POINTS_ADAPTER=http needs SLAMON_POINTS_URL and SLAMON_POINTS_SECRET")
+            raise ValueError(
+                "SLAMON_POINTS_ADAPTER=http needs SLAMON_POINTS_URL and SLAMON_POINTS_SECRET"
+            )
         return self
 
     # -- derived values ------------------------------------------------------------------

@@ -104,7 +104,9 @@ class Stack:
 
     def _prepare(self, out: IO[str]) -> dict[str, str]:
         if not _port_free(self.settings.api_host, self.port):
-            raise RuntimeError(f"port {self.port} on {self.settings.api_host} is in use; pass --port")
+            raise RuntimeError(
+                f"port {self.port} on {self.settings.api_host} is in use; pass --port"
+            )
         redis_url = self.settings.redis_url
         if not redis_url:
             self.redis = EmbeddedRedis(self.home / "redis")
@@ -153,8 +155,11 @@ class Stack:
             child = Child(role, [role], logs / f"{role}.log")
             child.start(env)
             self.children.append(child)
-            print(f"started {role:<9} pid {child.process.pid if child.process else '?'}, "
-                  f"log {child.log_path}", file=out)
+            print(
+                f"started {role:<9} pid {child.process.pid if child.process else '?'}, "
+                f"log {child.log_path}",
+                file=out,
+            )
         print("slamon is up; Ctrl-C stops it", file=out, flush=True)
 
     def _watch(self, env: dict[str, str], out: IO[str]) -> int:
@@ -167,8 +172,12 @@ class Stack:
                 now = time.monotonic()
                 child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_SECONDS]
                 if len(child.restarts) >= MAX_RESTARTS:
-                    print(f"{child.role} keeps exiting (last code {code}); stopping the stack, "
-                          f"see {child.log_path}", file=out, flush=True)
+                    print(
+                        f"{child.role} keeps exiting (last code {code}); stopping the stack, "
+                        f"see {child.log_path}",
+                        file=out,
+                        flush=True,
+                    )
                     return 1
                 child.restarts.append(now)
                 print(f"{child.role} exited with code {code}; restarting", file=out, flush=True)

@@ -25,7 +25,9 @@ from models.tables import Breach, Compensation, Deadline, OutboxMessage
 log = logging.getLogger("slamon.evidence")
 
 
-def apply_effect(session: Session, deadline: Deadline, effect: DeadlineEffect, now: datetime) -> None:
+def apply_effect(
+    session: Session, deadline: Deadline, effect: DeadlineEffect, now: datetime
+) -> None:
     if effect.action == "met":
         _met(session, deadline, effect.at, now)
     elif effect.action == "cancel":
@@ -64,7 +66,9 @@ def _reopen(deadline: Deadline) -> None:
         deadline.claimed_until = deadline.claimed_by = None
 
 
-def contest_breach(session: Session, deadline: Deadline, evidence_at: datetime, now: datetime) -> None:
+def contest_breach(
+    session: Session, deadline: Deadline, evidence_at: datetime, now: datetime
+) -> None:
     breach = session.scalars(
         select(Breach).where(Breach.case_id == deadline.case_id, Breach.kind == deadline.kind)
     ).one_or_none()
@@ -95,5 +99,9 @@ def contest_breach(session: Session, deadline: Deadline, evidence_at: datetime, 
             created_at=now,
         )
     )
-    log.warning("case %s: %s breach contested by evidence at %s", deadline.case_id,
-                deadline.kind, evidence_at.isoformat())
+    log.warning(
+        "case %s: %s breach contested by evidence at %s",
+        deadline.case_id,
+        deadline.kind,
+        evidence_at.isoformat(),
+    )

@@ -111,8 +111,13 @@ def ingest_events(
                 locked.add(event.case_id)
             outcomes.append(_ingest_one(session, runtime, event, now))
     for outcome in outcomes:
-        log.info("event %s case %s: %s%s", outcome.event_id, outcome.case_id, outcome.outcome,
-                 f" ({outcome.detail})" if outcome.detail else "")
+        log.info(
+            "event %s case %s: %s%s",
+            outcome.event_id,
+            outcome.case_id,
+            outcome.outcome,
+            f" ({outcome.detail})" if outcome.detail else "",
+        )
     return outcomes
 
 
@@ -127,7 +132,9 @@ def _lock_case(session: Session, case_id: str) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": case_lock_key(case_id)})
 
 
-def _ingest_one(session: Session, runtime: Runtime, event: HelpEvent, now: datetime) -> IngestOutcome:
+def _ingest_one(
+    session: Session, runtime: Runtime, event: HelpEvent, now: datetime
+) -> IngestOutcome:
     inbox = InboxEvent(
         event_id=event.event_id,
         case_id=event.case_id,

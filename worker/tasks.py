@@ -30,7 +30,9 @@ def ingest_task(self: Task, body: Any) -> None:
         ingest.ingest_raw(runtime.current(), raw, source="queue")
     except RETRYABLE_DB_ERRORS as exc:
         delay = min(60, 2 ** min(self.request.retries, 6))
-        log.warning("ingest: database error, retry %s in %ss: %s", self.request.retries + 1, delay, exc)
+        log.warning(
+            "ingest: database error, retry %s in %ss: %s", self.request.retries + 1, delay, exc
+        )
         raise self.retry(exc=exc, countdown=delay) from exc
 
 

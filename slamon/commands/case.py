@@ -11,8 +11,12 @@ from slamon.commands.common import echo_json, fail, settings_or_exit
 
 @click.command(name="case")
 @click.argument("case_id")
-@click.option("--tz", default="Asia/Shanghai", show_default=True,
-              help="Zone the instants are printed in (ISO-8601 with offset).")
+@click.option(
+    "--tz",
+    default="Asia/Shanghai",
+    show_default=True,
+    help="Zone the instants are printed in (ISO-8601 with offset).",
+)
 @click.option("--no-events", is_flag=True, help="Leave out the event history.")
 def command(case_id: str, tz: str, no_events: bool) -> None:
     """Print case CASE_ID as JSON; exit 1 if no such case is known."""
@@ -32,8 +36,10 @@ def command(case_id: str, tz: str, no_events: bool) -> None:
         with tx(engine) as session:
             view = case_view(session, case_id, zone, with_events=not no_events)
     except (OperationalError, ProgrammingError) as exc:
-        fail(f"cannot read the database {engine.url.render_as_string()}: {exc.orig} "
-             "(run `slamon migrate` or `slamon up` first)")
+        fail(
+            f"cannot read the database {engine.url.render_as_string()}: {exc.orig} "
+            "(run `slamon migrate` or `slamon up` first)"
+        )
     if view is None:
         fail(f"no case {case_id!r} in {engine.url.render_as_string()}")
     echo_json(view)

@@ -18,7 +18,11 @@ def settings_or_exit() -> Settings:
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            name = "SLAMON_" + "_".join(str(p) for p in error["loc"]).upper() if error["loc"] else "settings"
+            name = (
+                "SLAMON_" + "_".join(str(p) for p in error["loc"]).upper()
+                if error["loc"]
+                else "settings"
+            )
             lines.append(f"{name}: {error['msg']}")
         fail("invalid configuration: " + "; ".join(lines), code=2)
 

@@ -1,4 +1,4 @@
-"""The process roles: ``up`` (all of them), ``worker``, ``scheduler``, ``api``, ``flower``, ``migrate``."""
+"""The process roles: `up` (all of them), `worker`, `scheduler`, `api`, `flower`, `migrate`."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ from worker.app import QUEUES
 
 
 @click.command()
-@click.option("--home", type=click.Path(file_okay=False, path_type=Path),
-              help="Directory of the embedded state (overrides SLAMON_HOME).")
-@click.option("--port", type=click.IntRange(1, 65535), help="API port (default SLAMON_API_PORT, 8400).")
+@click.option(
+    "--home",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Directory of the embedded state (overrides SLAMON_HOME).",
+)
+@click.option(
+    "--port", type=click.IntRange(1, 65535), help="API port (default SLAMON_API_PORT, 8400)."
+)
 @click.option("--flower/--no-flower", default=False, help="Also run Flower (SLAMON_FLOWER_PORT).")
 def up(home: Path | None, port: int | None, flower: bool) -> None:
     """Run the whole stack: Redis (embedded unless SLAMON_REDIS_URL), database migrations,
@@ -38,12 +43,25 @@ def up(home: Path | None, port: int | None, flower: bool) -> None:
 
 
 @click.command()
-@click.option("-c", "--concurrency", type=click.IntRange(1, 64),
-              help="Worker processes (default SLAMON_WORKER_CONCURRENCY).")
-@click.option("-Q", "--queues", default=",".join(QUEUES), show_default=True,
-              help="Comma-separated queues to consume.")
-@click.option("--pool", type=click.Choice(["prefork", "threads", "solo"]), default="prefork",
-              show_default=True)
+@click.option(
+    "-c",
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    help="Worker processes (default SLAMON_WORKER_CONCURRENCY).",
+)
+@click.option(
+    "-Q",
+    "--queues",
+    default=",".join(QUEUES),
+    show_default=True,
+    help="Comma-separated queues to consume.",
+)
+@click.option(
+    "--pool",
+    type=click.Choice(["prefork", "threads", "solo"]),
+    default="prefork",
+    show_default=True,
+)
 @click.option("-n", "--name", default=None, help="Celery node name (default slamon-<pid>@<host>).")
 def worker(concurrency: int | None, queues: str, pool: str, name: str | None) -> None:
     """Run a Celery worker: ingest events, issue compensations."""
@@ -80,8 +98,9 @@ def scheduler() -> None:
 
 @click.command()
 @click.option("--host", default=None, help="Bind address (default SLAMON_API_HOST).")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Port (default SLAMON_API_PORT).")
+@click.option(
+    "--port", type=click.IntRange(1, 65535), default=None, help="Port (default SLAMON_API_PORT)."
+)
 def api(host: str | None, port: int | None) -> None:
     """Run the HTTP API: event intake, case queries, dashboard, /metrics, /healthz."""
     import uvicorn
@@ -98,8 +117,12 @@ def api(host: str | None, port: int | None) -> None:
 
 @click.command()
 @click.option("--address", default="127.0.0.1", show_default=True, help="Bind address.")
-@click.option("--port", type=click.IntRange(1, 65535), default=None,
-              help="Port (default SLAMON_FLOWER_PORT, 5555).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Port (default SLAMON_FLOWER_PORT, 5555).",
+)
 def flower(address: str, port: int | None) -> None:
     """Run Flower on the same broker, to watch tasks live."""
     from slamon.bootstrap import configure_celery

@@ -16,8 +16,11 @@ CHUNK = 500  # events per queued message: one SDK batch
 
 @click.command(name="send")
 @click.argument("source", type=click.File("r", encoding="utf-8"), default="-")
-@click.option("--progress/--no-progress", default=None,
-              help="Progress bar on stderr (default: on when stderr is a terminal).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress bar on stderr (default: on when stderr is a terminal).",
+)
 def command(source: IO[str], progress: bool | None) -> None:
     """Queue help events from SOURCE (a JSON-lines file, or - for stdin).
 
@@ -47,8 +50,9 @@ def command(source: IO[str], progress: bool | None) -> None:
             except (ValueError, EventError) as exc:
                 rejected += 1
                 event_id = data.get("event_id") if isinstance(data, dict) else None
-                records.append({"event_id": event_id, "line": number, "status": "rejected",
-                                "error": str(exc)})
+                records.append(
+                    {"event_id": event_id, "line": number, "status": "rejected", "error": str(exc)}
+                )
                 continue
             events.append(event)
             records.append({"event_id": event.event_id, "status": "queued"})

@@ -55,15 +55,25 @@ class RunningStack:
             time.sleep(0.2)
         raise AssertionError(f"no /healthz within {timeout}s:\n{self.output()}")
 
-    def run(self, *args: str, stdin: str | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*SLAMON, *args], env=self.env, input=stdin, capture_output=True,
-                              text=True, timeout=timeout)
+    def run(
+        self, *args: str, stdin: str | None = None, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*SLAMON, *args],
+            env=self.env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def case(self, case_id: str) -> dict[str, Any] | None:
         result = self.run("case", case_id)
         return json.loads(result.stdout) if result.returncode == 0 else None
 
-    def wait_case(self, case_id: str, predicate: Any = lambda c: True, timeout: float = 30) -> dict[str, Any]:
+    def wait_case(
+        self, case_id: str, predicate: Any = lambda c: True, timeout: float = 30
+    ) -> dict[str, Any]:
         started = time.monotonic()
         last = None
         while time.monotonic() - started < timeout:
@@ -84,7 +94,9 @@ class RunningStack:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
-                raise AssertionError(f"slamon up did not stop on SIGTERM:\n{self.output()}") from None
+                raise AssertionError(
+                    f"slamon up did not stop on SIGTERM:\n{self.output()}"
+                ) from None
         self.log.close()
         return self.process.returncode
 

@@ -25,10 +25,18 @@ def stack(tmp_path: Path) -> Iterator[RunningStack]:
 
 def opened(case_id: str, event_id: str, at: datetime) -> dict[str, object]:
     return {
-        "event_id": event_id, "type": "help.opened", "case_id": case_id,
-        "occurred_at": at.isoformat(), "order_id": "O1", "buyer_account": "tb_buyer_1",
-        "merchant_id": "M1", "provider_id": "P1", "city": "杭州", "category": "家装家具",
-        "services": ["送货入户并安装"], "item_price": "1299.00",
+        "event_id": event_id,
+        "type": "help.opened",
+        "case_id": case_id,
+        "occurred_at": at.isoformat(),
+        "order_id": "O1",
+        "buyer_account": "tb_buyer_1",
+        "merchant_id": "M1",
+        "provider_id": "P1",
+        "city": "杭州",
+        "category": "家装家具",
+        "services": ["送货入户并安装"],
+        "item_price": "1299.00",
     }
 
 

@@ -25,10 +25,17 @@ def _compose_config() -> dict[str, object]:
             pytest.fail("docker-compose is not installed; .ci/run installs it", pytrace=False)
         pytest.skip("docker-compose (Debian package) is not installed")
     env = dict(os.environ)
-    args = [binary, "--env-file", str(ROOT / ".env.example"), "-f", str(ROOT / "docker-compose.yml")]
+    args = [
+        binary,
+        "--env-file",
+        str(ROOT / ".env.example"),
+        "-f",
+        str(ROOT / "docker-compose.yml"),
+    ]
     subprocess.run([*args, "config", "-q"], check=True, cwd=ROOT, env=env)
-    out = subprocess.run([*args, "config"], check=True, cwd=ROOT, env=env,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [*args, "config"], check=True, cwd=ROOT, env=env, capture_output=True, text=True
+    ).stdout
     import yaml
 
     return yaml.safe_load(out)  # type: ignore[no-any-return]
@@ -50,7 +57,9 @@ def test_compose_file_is_valid_and_roles_exist() -> None:
         assert env["SLAMON_DATABASE_URL"].startswith("postgresql+psycopg://")
         assert env["SLAMON_REDIS_URL"] == "redis://redis:6379/0"
     for name in ("worker", "scheduler", "api", "flower"):
-        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert (
+            services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        )
 
 
 def test_no_secret_is_committed() -> None:

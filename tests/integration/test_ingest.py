@@ -25,18 +25,31 @@ NOW = datetime(2026, 11, 26, 17, 31, tzinfo=SH)
 @pytest.fixture
 def runtime(engine: Engine) -> Runtime:
     clock = {"now": NOW}
-    rt = Runtime(database_url=str(engine.url.render_as_string(hide_password=False)),
-                 policies=load_policies(), clock=lambda: clock["now"])
+    rt = Runtime(
+        database_url=str(engine.url.render_as_string(hide_password=False)),
+        policies=load_policies(),
+        clock=lambda: clock["now"],
+    )
     rt.extras["clock"] = clock
     return rt
 
 
 def event(type_: str, event_id: str, at: datetime, case_id: str = "H1", **extra: Any) -> str:
-    body: dict[str, Any] = {"event_id": event_id, "type": type_, "case_id": case_id,
-                            "occurred_at": at.isoformat()}
+    body: dict[str, Any] = {
+        "event_id": event_id,
+        "type": type_,
+        "case_id": case_id,
+        "occurred_at": at.isoformat(),
+    }
     if type_ == "help.opened":
-        body.update(order_id="O1", buyer_account="tb_buyer_1", merchant_id="M1",
-                    category="家装家具", services=["送货入户并安装"], item_price="1299.00")
+        body.update(
+            order_id="O1",
+            buyer_account="tb_buyer_1",
+            merchant_id="M1",
+            category="家装家具",
+            services=["送货入户并安装"],
+            item_price="1299.00",
+        )
     body.update(extra)
     return json.dumps(body, ensure_ascii=False)
 
@@ -138,8 +151,12 @@ def test_second_opening_of_a_case_is_rejected(runtime: Runtime, engine: Engine) 
     assert result.outcome == "rejected"
 
 
-def test_ineligible_case_is_stored_unmonitored_with_reason(runtime: Runtime, engine: Engine) -> None:
-    ingest_raw(runtime, event("help.opened", "e1", OPENED_AT, category="toys", services=["gift_wrap"]))
+def test_ineligible_case_is_stored_unmonitored_with_reason(
+    runtime: Runtime, engine: Engine
+) -> None:
+    ingest_raw(
+        runtime, event("help.opened", "e1", OPENED_AT, category="toys", services=["gift_wrap"])
+    )
     with transaction(engine) as s:
         case = s.get(Case, "H1")
         assert case is not None and case.monitored is False
@@ -153,8 +170,11 @@ def test_ineligible_case_is_stored_unmonitored_with_reason(runtime: Runtime, eng
         ("{not json", "not JSON"),
         ("[1]", "must be a JSON object"),
         ('{"event_id": "x1", "type": "help.opened"}', "case_id"),
-        ('{"event_id": "x2", "type": "help.responded", "case_id": "H1", '
-         '"occurred_at": "2026-11-26T10:00:00"}', "offset"),
+        (
+            '{"event_id": "x2", "type": "help.responded", "case_id": "H1", '
+            '"occurred_at": "2026-11-26T10:00:00"}',
+            "offset",
+        ),
     ],
 )
 def test_invalid_input_is_dead_lettered_with_the_reason(
@@ -169,8 +189,12 @@ def test_invalid_input_is_dead_lettered_with_the_reason(
 
 def test_batch_with_one_bad_event_applies_the_good_ones(runtime: Runtime, engine: Engine) -> None:
     good = json.loads(event("help.opened", "e1", OPENED_AT))
-    bad = {"event_id": "e2", "type": "help.exploded", "case_id": "H1",
-           "occurred_at": OPENED_AT.isoformat()}
+    bad = {
+        "event_id": "e2",
+        "type": "help.exploded",
+        "case_id": "H1",
+        "occurred_at": OPENED_AT.isoformat(),
+    }
     results = ingest_raw(runtime, json.dumps([good, bad], ensure_ascii=False))
     assert sorted(r.outcome for r in results) == ["applied", "dead_lettered"]
 

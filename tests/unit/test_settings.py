@@ -18,8 +18,9 @@ def test_defaults_are_embedded(tmp_path: Path) -> None:
 
 
 def test_running_stack_is_found_through_the_home(tmp_path: Path) -> None:
-    (tmp_path / "run.json").write_text(json.dumps({"redis_url": "redis://127.0.0.1:1/0",
-                                                   "api_token": "t" * 20}))
+    (tmp_path / "run.json").write_text(
+        json.dumps({"redis_url": "redis://127.0.0.1:1/0", "api_token": "t" * 20})
+    )
     settings = Settings(home=tmp_path)
     assert settings.broker == "redis://127.0.0.1:1/0"
     assert settings.token_roles() == {"t" * 20: {"produce", "read"}}
@@ -27,7 +28,9 @@ def test_running_stack_is_found_through_the_home(tmp_path: Path) -> None:
 
 def test_explicit_redis_url_wins(tmp_path: Path) -> None:
     (tmp_path / "run.json").write_text(json.dumps({"redis_url": "redis://127.0.0.1:1/0"}))
-    assert Settings(home=tmp_path, redis_url="redis://elsewhere:6379/0").broker.endswith("elsewhere:6379/0")
+    assert Settings(home=tmp_path, redis_url="redis://elsewhere:6379/0").broker.endswith(
+        "elsewhere:6379/0"
+    )
 
 
 def test_environment_is_read_and_validated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -15,8 +15,14 @@ def test_instants_round_trip_as_aware_utc() -> None:
     Base.metadata.create_all(engine)
     shanghai = timezone(timedelta(hours=8))
     with transaction(engine) as session:
-        session.execute(insert(DeadLetter).values(
-            received_at=datetime(2026, 11, 26, 10, 0, tzinfo=shanghai), source="cli", raw="x", error="e"))
+        session.execute(
+            insert(DeadLetter).values(
+                received_at=datetime(2026, 11, 26, 10, 0, tzinfo=shanghai),
+                source="cli",
+                raw="x",
+                error="e",
+            )
+        )
     with transaction(engine) as session:
         stored = session.scalars(select(DeadLetter.received_at)).one()
     assert stored == datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
@@ -27,5 +33,8 @@ def test_naive_datetimes_are_refused() -> None:
     engine = create_db_engine("sqlite://")
     Base.metadata.create_all(engine)
     with pytest.raises(StatementError, match="naive datetime"), transaction(engine) as session:
-        session.execute(insert(DeadLetter).values(
-            received_at=datetime(2026, 11, 26, 10, 0), source="cli", raw="x", error="e"))
+        session.execute(
+            insert(DeadLetter).values(
+                received_at=datetime(2026, 11, 26, 10, 0), source="cli", raw="x", error="e"
+            )
+        )
