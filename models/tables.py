@@ -95,7 +95,9 @@ class Deadline(Base):
     __tablename__ = "deadlines"
     __table_args__ = (
         UniqueConstraint("case_id", "kind"),
-        Index("ix_deadlines_due_pending", "judge_at", postgresql_where=PENDING, sqlite_where=PENDING),
+        Index(
+            "ix_deadlines_due_pending", "judge_at", postgresql_where=PENDING, sqlite_where=PENDING
+        ),
         Index(
             "ix_deadlines_at_risk_pending",
             "at_risk_at",
@@ -113,7 +115,9 @@ class Deadline(Base):
     at_risk_at: Mapped[datetime]
     judge_at: Mapped[datetime]
     points: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(String(16), default="pending")  # pending|met|breached|cancelled
+    state: Mapped[str] = mapped_column(
+        String(16), default="pending"
+    )  # pending|met|breached|cancelled
     met_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     at_risk_sent: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -171,6 +175,8 @@ class Breach(Base):
     # open (counts as a 违背承诺 violation) | settled (penalty paid) | contested (late evidence)
     status: Mapped[str] = mapped_column(String(16), default="open")
     evidence_at: Mapped[datetime | None]
+    # Why the promise counts as broken (no evidence, evidence after due, cancelled after due).
+    reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Compensation(Base):
@@ -206,7 +212,9 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
     __table_args__ = (
         UniqueConstraint("message_id"),
-        Index("ix_outbox_unpublished", "id", postgresql_where=UNPUBLISHED, sqlite_where=UNPUBLISHED),
+        Index(
+            "ix_outbox_unpublished", "id", postgresql_where=UNPUBLISHED, sqlite_where=UNPUBLISHED
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -217,6 +225,9 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime]
     published_at: Mapped[datetime | None]
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A relay's claim (lease) while it publishes, then the backoff after a failed attempt.
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
 
 
 class LedgerEntry(Base):

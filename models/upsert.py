@@ -1,0 +1,21 @@
+"""``INSERT … ON CONFLICT DO NOTHING`` on either database.
+
+Exactly-once writes (one breach per case and kind, one compensation per key, one outbox row
+per message id, one ledger entry per key) are inserts guarded by a unique constraint. Catching
+IntegrityError would abort the surrounding Postgres transaction; ``ON CONFLICT DO NOTHING``
+skips the duplicate and lets ``RETURNING`` say which rows were really new.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+
+def insert_new(session: Session, entity: Any, index_elements: list[str]) -> Any:
+    """An insert of ``entity`` that skips rows clashing on the unique ``index_elements``."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(entity).on_conflict_do_nothing(index_elements=index_elements)
+    return sqlite.insert(entity).on_conflict_do_nothing(index_elements=index_elements)
