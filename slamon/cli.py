@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from slamon.commands import case, deadline, policy, roles, send
+from slamon.commands import calendar, case, deadline, policy, roles, send
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -44,6 +44,7 @@ for _command in (
     send.command,
     case.command,
     deadline.command,
+    calendar.command,
     policy.command,
 ):
     main.add_command(_command)
