@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from models.case_state import CaseState, DeadlineEffect, apply, initial
 from models.db import transaction
 from models.events import EventError, HelpEvent, HelpOpened, event_to_json, parse_event
+from models.policy import PolicyError
 from models.tables import Case, DeadLetter, Deadline, InboxEvent
 from scheduler.deadlines import CaseFacts, plan_case
 from worker.evidence import apply_effect
@@ -156,7 +157,11 @@ def _ingest_one(
     if isinstance(event, HelpOpened):
         if case is not None:
             return _finish(inbox, "rejected", "case was already opened by an earlier event")
-        case = _open_case(session, runtime, event, now)
+        try:
+            case = _open_case(session, runtime, event, now)
+        except PolicyError as exc:
+            # No policy covers the opening instant: a configuration gap, not a bad event.
+            return _finish(inbox, "rejected", str(exc))
         outcome = _finish(inbox, "applied", None if case.monitored else case.not_monitored_reason)
         _apply_parked(session, case, now)
         return outcome

@@ -81,7 +81,8 @@ class _progress:
     """A tqdm bar over the lines when asked for, or the plain lines."""
 
     def __init__(self, source: IO[str], show: bool) -> None:
-        self.source, self.show, self.bar = source, show, None
+        self.source, self.show = source, show
+        self.bar: Any = None
 
     def __enter__(self) -> Iterator[str]:
         if not self.show:
@@ -89,7 +90,7 @@ class _progress:
         from tqdm import tqdm
 
         self.bar = tqdm(self.source, unit="event", file=sys.stderr, desc="sending")
-        return iter(self.bar)
+        return iter(self.bar)  # type: ignore[no-any-return]
 
     def __exit__(self, *_exc: object) -> None:
         if self.bar is not None:

@@ -203,3 +203,14 @@ def test_events_from_the_future_are_refused(runtime: Runtime, engine: Engine) ->
     [result] = ingest_raw(runtime, event("help.opened", "e1", NOW + timedelta(hours=1)))
     assert result.outcome == "dead_lettered"
     assert "in the future" in (result.detail or "")
+
+
+def test_case_opened_before_any_policy_is_rejected_with_the_reason(
+    runtime: Runtime, engine: Engine
+) -> None:
+    long_ago = datetime(2010, 1, 4, 10, 0, tzinfo=SH)
+    [result] = ingest_raw(runtime, event("help.opened", "e1", long_ago))
+    assert result.outcome == "rejected"
+    assert "policy" in (result.detail or "")
+    with transaction(engine) as s:
+        assert s.get(Case, "H1") is None
