@@ -52,6 +52,8 @@ def create_app(broker_url: str | None = None) -> Celery:
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
         worker_hijack_root_logger=False,
+        # Messages the worker cannot run are dead-lettered, not dropped (worker/consumer.py).
+        worker_consumer="worker.consumer:DeadLetteringConsumer",
         enable_utc=True,
         timezone="UTC",
     )
