@@ -48,8 +48,8 @@ _CHUNK_US = _CHUNK_DAYS * _US_PER_DAY
 # How long a search may find nothing open before the calendar is declared never open again.
 _MAX_CLOSED_DAYS = 2 * 366
 _MAX_CLOSED_CHUNKS = -(-_MAX_CLOSED_DAYS // _CHUNK_DAYS)
-# Enough chunks for centuries of queries; beyond it the cache starts again (cheap to rebuild).
-_MAX_CACHED_CHUNKS = 4096
+# Enough chunks for 180 years of queries (~10 kB each); beyond it the cache starts again.
+_MAX_CACHED_CHUNKS = 1024
 # Margins of local dates whose windows may reach into a chunk: a window opens at or after its
 # date's local midnight and closes by the second local midnight after it, and a zone's offset
 # is under a day.
@@ -291,6 +291,8 @@ class BusinessCalendar:
         )
 
     def _chunk(self, index: int) -> _Chunk:
+        # Safe to share between threads: a chunk is immutable once stored, and two threads
+        # that build the same chunk at once build equal ones.
         chunk = self._chunks.get(index)
         if chunk is None:
             if len(self._chunks) >= _MAX_CACHED_CHUNKS:
