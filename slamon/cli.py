@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from slamon.commands import calendar, case, deadline, policy, roles, send
+from slamon.commands import calendar, case, deadline, policy, roles, schema, send
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -46,5 +46,6 @@ for _command in (
     deadline.command,
     calendar.command,
     policy.command,
+    schema.command,
 ):
     main.add_command(_command)
