@@ -1,0 +1,202 @@
+"""The sweeper: claims the deadlines that are due and records their judgement, exactly once.
+
+Deadlines live in the database, not in Celery countdowns: a deadline is due when its
+``judge_at`` (due instant + grace) has passed, and the sweeper finds it with one indexed query
+however many deadlines are pending. Several scheduler replicas may sweep at once:
+
+* **Claim** (:func:`claim_due`, its own short transaction): a lease (``claimed_until``,
+  ``claimed_by``) on up to ``batch`` due rows. On Postgres the rows are picked with
+  ``FOR UPDATE SKIP LOCKED``, so replicas take disjoint rows without waiting for each other;
+  SQLite serialises writers (``BEGIN IMMEDIATE``), so the claim is atomic there too. A
+  claimer that dies leaves its lease to expire; then another replica claims the rows again.
+  That is what makes catch-up after a crash automatic.
+* **Judge** (:func:`judge_claimed`, one transaction per chunk of rows): judgement by event
+  time (:func:`scheduler.judge.judge`) and, in the same transaction, the deadline's new state,
+  the breach, its compensation and the outbox rows (:mod:`scheduler.breach_records`). Rows are
+  written only if still pending and still claimed by this claimer, and the breach insert is
+  guarded by the unique (case, kind) constraint, so a run repeated after any crash cannot
+  record or pay a breach twice.
+
+The sweeper takes the same per-case lock as ingest (:mod:`models.locks`) so that evidence
+arriving during the judgement is either seen by it or sees its result.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, literal_column, or_, select, update
+from sqlalchemy.orm import Session
+
+from models.claims import claim_rows
+from models.db import transaction
+from models.locks import lock_cases
+from models.tables import Case, Deadline
+from scheduler.breach_records import BreachRow, RecordedBreach, record_breaches
+from scheduler.judge import DeadlineView, Outcome, judge
+
+log = logging.getLogger("slamon.sweeper")
+
+# A literal, not a bound parameter: the planners of both databases match the partial index
+# ``ix_deadlines_due_pending`` (WHERE state = 'pending') only against the same constant.
+PENDING = Deadline.state == literal_column("'pending'")
+
+# Rows judged per transaction: bounded so a large batch never exceeds SQLite's parameter
+# limit and never holds the per-case locks (which ingest waits on) for long.
+JUDGE_CHUNK = 500
+
+DEFAULT_REDISPATCH_AFTER = timedelta(minutes=2)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What one sweep did: how many rows it claimed, the verdicts it recorded, the breaches."""
+
+    claimed: int
+    verdicts: dict[Outcome, int] = field(default_factory=dict)
+    breaches: tuple[RecordedBreach, ...] = ()
+
+    @property
+    def compensation_ids(self) -> list[int]:
+        """The compensations created by this sweep, to dispatch once it has committed."""
+        return [b.compensation_id for b in self.breaches if b.compensation_id is not None]
+
+
+def claim_due(
+    engine: Engine, now: datetime, claimer: str, batch: int, lease: timedelta
+) -> list[int]:
+    """Claim up to ``batch`` due deadlines for ``claimer`` until ``now + lease``; their ids.
+
+    1. Pick pending rows with ``judge_at <= now`` whose lease is absent or expired, earliest
+       first, skipping rows another replica is claiming (:func:`models.claims.claim_rows`).
+    2. Set the lease on them, in the same transaction.
+    """
+    due = (
+        select(Deadline.id)
+        .where(
+            PENDING,
+            Deadline.judge_at <= now,
+            or_(Deadline.claimed_until.is_(None), Deadline.claimed_until < now),
+        )
+        .order_by(Deadline.judge_at)
+        .limit(batch)
+    )
+    with transaction(engine) as session:
+        return claim_rows(
+            session, Deadline, due, claimed_until=now + lease, claimed_by=claimer
+        )
+
+
+def judge_claimed(
+    engine: Engine,
+    deadline_ids: Sequence[int],
+    now: datetime,
+    claimer: str,
+    redispatch_after: timedelta = DEFAULT_REDISPATCH_AFTER,
+) -> SweepResult:
+    """Judge the deadlines ``claimer`` holds among ``deadline_ids`` and record the verdicts."""
+    verdicts: dict[Outcome, int] = {}
+    breaches: list[RecordedBreach] = []
+    for start in range(0, len(deadline_ids), JUDGE_CHUNK):
+        chunk = deadline_ids[start : start + JUDGE_CHUNK]
+        with transaction(engine) as session:
+            counts, recorded = _judge_chunk(session, chunk, now, claimer, redispatch_after)
+        for outcome, count in counts.items():
+            verdicts[outcome] = verdicts.get(outcome, 0) + count
+        breaches.extend(recorded)
+        for breach in recorded:
+            log.info(
+                "case %s: %s deadline breached (due %s, detected %s): %s; %s",
+                breach.case_id, breach.kind, breach.due_at.isoformat(), now.isoformat(),
+                breach.reason,
+                f"compensation {breach.compensation_id} owes {breach.points} points"
+                if breach.compensation_id is not None else "no points owed",
+            )
+    return SweepResult(len(deadline_ids), verdicts, tuple(breaches))
+
+
+def sweep(
+    engine: Engine,
+    now: datetime,
+    claimer: str,
+    batch: int,
+    lease: timedelta,
+    redispatch_after: timedelta = DEFAULT_REDISPATCH_AFTER,
+) -> SweepResult:
+    """One sweep: claim up to ``batch`` due deadlines, then judge and record them."""
+    ids = claim_due(engine, now, claimer, batch, lease)
+    if not ids:
+        return SweepResult(0)
+    return judge_claimed(engine, ids, now, claimer, redispatch_after)
+
+
+def _judge_chunk(
+    session: Session,
+    ids: Sequence[int],
+    now: datetime,
+    claimer: str,
+    redispatch_after: timedelta,
+) -> tuple[dict[Outcome, int], list[RecordedBreach]]:
+    """Judge one chunk in the caller's transaction.
+
+    1. Lock the chunk's cases (ingest holds the same locks while it applies evidence), then
+       read the rows: only those still pending and still claimed by us.
+    2. Judge each by event time as of ``now``.
+    3. Write each outcome with a conditional UPDATE (pending and ours), which returns the rows
+       that really changed; a "wait" (the clock moved back) just gives the claim up.
+    4. For the rows that changed to breached: the breach, its compensation, the outbox rows.
+    """
+    case_ids = session.scalars(select(Deadline.case_id).where(Deadline.id.in_(ids))).all()
+    lock_cases(session, case_ids)
+    rows = session.execute(
+        select(
+            Deadline.id, Deadline.case_id, Deadline.kind, Deadline.policy_id, Deadline.due_at,
+            Deadline.judge_at, Deadline.met_at, Deadline.cancelled_at, Deadline.points,
+            Case.buyer_account, Case.merchant_id, Case.provider_id,
+        )
+        .join(Case, Case.case_id == Deadline.case_id)
+        .where(Deadline.id.in_(ids), PENDING, Deadline.claimed_by == claimer)
+        .order_by(Deadline.judge_at)
+    ).all()
+
+    by_outcome: dict[Outcome, list[BreachRow]] = {}
+    for row in rows:
+        verdict = judge(
+            DeadlineView(row.kind, row.due_at, row.judge_at, row.met_at, row.cancelled_at), now
+        )
+        by_outcome.setdefault(verdict.outcome, []).append(
+            BreachRow(
+                deadline_id=row.id, case_id=row.case_id, kind=row.kind, policy_id=row.policy_id,
+                due_at=row.due_at, judge_at=row.judge_at, points=row.points,
+                buyer_account=row.buyer_account, merchant_id=row.merchant_id,
+                provider_id=row.provider_id, reason=verdict.reason,
+            )
+        )
+
+    counts: dict[Outcome, int] = {}
+    breached: list[BreachRow] = []
+    for outcome, group in by_outcome.items():
+        changed = set(_set_state(session, [r.deadline_id for r in group], outcome, now, claimer))
+        counts[outcome] = len(changed)
+        if outcome == "breached":
+            breached = [r for r in group if r.deadline_id in changed]
+    recorded = record_breaches(session, breached, now, redispatch_after) if breached else []
+    return counts, recorded
+
+
+def _set_state(
+    session: Session, ids: list[int], outcome: Outcome, now: datetime, claimer: str
+) -> Sequence[int]:
+    values: dict[str, object] = {"claimed_until": None, "claimed_by": None}
+    if outcome != "wait":
+        values.update(state=outcome, judged_at=now)
+    statement = (
+        update(Deadline)
+        .where(Deadline.id.in_(ids), PENDING, Deadline.claimed_by == claimer)
+        .values(**values)
+        .returning(Deadline.id)
+    )
+    return session.scalars(statement, execution_options={"synchronize_session": False}).all()
