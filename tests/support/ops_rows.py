@@ -1,0 +1,147 @@
+"""Rows for the operators' views (summary, dashboard, metrics), inserted directly.
+
+The ingest, scheduler and compensation paths are not involved: these tests are about what
+the read side makes of rows in given states, at instants relative to a pinned ``now``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, insert
+
+from models.db import transaction
+from models.tables import Breach, Case, Compensation, DeadLetter, Deadline, OutboxMessage
+
+GRACE = timedelta(seconds=60)
+
+
+class OpsRows:
+    """Insert helpers bound to one engine and one ``now``; ids are returned where needed."""
+
+    def __init__(self, engine: Engine, now: datetime) -> None:
+        self.engine = engine
+        self.now = now
+
+    def _insert(self, table: Any, values: dict[str, Any]) -> Any:
+        with transaction(self.engine) as session:
+            result = session.execute(insert(table).returning(*table.__table__.primary_key), values)
+            return result.scalar_one()
+
+    def case(self, case_id: str, status: str = "open") -> str:
+        at = self.now - timedelta(hours=2)
+        self._insert(
+            Case,
+            {
+                "case_id": case_id,
+                "status": status,
+                "monitored": True,
+                "policy_id": "tmall-2022",
+                "opened_at": at,
+                "order_id": f"O-{case_id}",
+                "buyer_account": f"tb-{case_id}",
+                "merchant_id": "M1",
+                "category": "furniture",
+                "services": ["delivery_and_installation"],
+                "last_event_at": at,
+                "created_at": at,
+                "updated_at": at,
+            },
+        )
+        return case_id
+
+    def deadline(
+        self,
+        case_id: str,
+        kind: str,
+        due_in: timedelta,
+        at_risk_in: timedelta | None = None,
+        state: str = "pending",
+        grace: timedelta = GRACE,
+    ) -> None:
+        due_at = self.now + due_in
+        self._insert(
+            Deadline,
+            {
+                "case_id": case_id,
+                "kind": kind,
+                "clock": "wall_clock",
+                "policy_id": "tmall-2022",
+                "due_at": due_at,
+                "at_risk_at": self.now + (at_risk_in if at_risk_in is not None else due_in),
+                "judge_at": due_at + grace,
+                "points": 5000,
+                "state": state,
+            },
+        )
+
+    def breach(
+        self,
+        case_id: str,
+        kind: str,
+        detected_ago: timedelta,
+        lag: timedelta,
+        status: str = "open",
+        points: int = 5000,
+    ) -> int:
+        detected_at = self.now - detected_ago
+        judge_at = detected_at - lag
+        return int(
+            self._insert(
+                Breach,
+                {
+                    "case_id": case_id,
+                    "kind": kind,
+                    "policy_id": "tmall-2022",
+                    "due_at": judge_at - GRACE,
+                    "judge_at": judge_at,
+                    "detected_at": detected_at,
+                    "points": points,
+                    "status": status,
+                },
+            )
+        )
+
+    def compensation(
+        self, breach_id: int, case_id: str, kind: str, points: int, status: str
+    ) -> None:
+        self._insert(
+            Compensation,
+            {
+                "breach_id": breach_id,
+                "case_id": case_id,
+                "kind": kind,
+                "account": f"tb-{case_id}",
+                "points": points,
+                "idempotency_key": f"{case_id}:{kind}",
+                "status": status,
+                "created_at": self.now,
+            },
+        )
+
+    def outbox(self, message_id: str, created_ago: timedelta, published: bool) -> None:
+        created_at = self.now - created_ago
+        self._insert(
+            OutboxMessage,
+            {
+                "message_id": message_id,
+                "topic": "sla.breached",
+                "case_id": "H-outbox",
+                "payload": {"message_id": message_id},
+                "created_at": created_at,
+                "published_at": created_at + timedelta(seconds=1) if published else None,
+            },
+        )
+
+    def dead_letter(self, raw: str, replayed: bool = False) -> None:
+        self._insert(
+            DeadLetter,
+            {
+                "received_at": self.now,
+                "source": "queue",
+                "raw": raw,
+                "error": "not JSON",
+                "replayed_at": self.now if replayed else None,
+            },
+        )
