@@ -1,6 +1,7 @@
 """The HTTP API: a thin adapter over the producer SDK and the read models.
 
-Routes: ``GET /healthz``, ``POST /v1/events``, ``GET /v1/cases/{case_id}``, ``GET /metrics``.
+Routes: ``GET /healthz``, ``POST /v1/events``, ``GET /v1/cases/{case_id}``, ``GET /metrics``,
+and the dashboard (``GET /``, ``GET /v1/summary``: :mod:`api.dashboard`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import token_role_checker
+from api.dashboard import dashboard_router
 from api.metrics import render_metrics
 from models.db import create_db_engine, transaction
 from models.events import EventError, parse_event
@@ -100,6 +102,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         payload, content_type = render_metrics(engine)
         return Response(payload, media_type=content_type)
 
+    app.include_router(dashboard_router(settings, engine))
     return app
 
 
