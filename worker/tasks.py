@@ -7,12 +7,13 @@ what makes ``acks_late`` safe: a message redelivered after a crash does nothing 
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from typing import Any
 
 from celery import Task
 from sqlalchemy.exc import DBAPIError, OperationalError
 
-from worker import ingest, runtime
+from worker import compensation, ingest, runtime
 from worker.app import app
 
 log = logging.getLogger("slamon.tasks")
@@ -43,3 +44,27 @@ def _to_json(body: Any) -> str:
         return json.dumps(body, ensure_ascii=False)
     except (TypeError, ValueError):
         return repr(body)
+
+
+@app.task(name="sla.compensate", bind=True, max_retries=None, acks_late=True)
+def compensate_task(self: Task, compensation_id: int) -> None:
+    """Pay one compensation; retry later (a few minutes at most) while the outcome is unknown."""
+    rt = runtime.current()
+    try:
+        outcome = compensation.compensate(
+            rt.engine, compensation.issuer_for(rt), int(compensation_id), rt.now,
+            redispatch_after=_redispatch_after(rt),
+        )
+    except RETRYABLE_DB_ERRORS as exc:
+        # The outcome was not recorded; the points port is idempotent, so trying again is safe.
+        delay = min(60, 2 ** min(self.request.retries, 6))
+        log.warning("compensate %s: database error, retry in %ss: %s", compensation_id, delay, exc)
+        raise self.retry(exc=exc, countdown=delay) from exc
+    if outcome.retry_in is not None:
+        raise self.retry(countdown=outcome.retry_in)
+
+
+def _redispatch_after(rt: runtime.Runtime) -> timedelta:
+    settings = rt.extras.get("settings")
+    seconds = getattr(settings, "compensation_redispatch_seconds", None)
+    return timedelta(seconds=seconds) if seconds else compensation.DEFAULT_REDISPATCH_AFTER
