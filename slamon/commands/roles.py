@@ -124,7 +124,13 @@ def api(host: str | None, port: int | None) -> None:
     help="Port (default SLAMON_FLOWER_PORT, 5555).",
 )
 def flower(address: str, port: int | None) -> None:
-    """Run Flower on the same broker, to watch tasks live."""
+    """Run Flower on the same broker, to watch tasks live.
+
+    With SLAMON_FLOWER_BASIC_AUTH (user:password, several separated by commas) every page
+    and Flower's HTTP API (/api/tasks, /api/workers) ask for it; without it the pages are
+    open and Flower keeps its API switched off."""
+    import os
+
     from slamon.bootstrap import configure_celery
     from worker.app import app
 
@@ -135,8 +141,30 @@ def flower(address: str, port: int | None) -> None:
         fail(str(exc))
     argv = ["flower", f"--address={address}", f"--port={port or settings.flower_port}"]
     if settings.flower_basic_auth:
+        problem = basic_auth_problem(settings.flower_basic_auth)
+        if problem:
+            fail(f"SLAMON_FLOWER_BASIC_AUTH: {problem}", code=2)
         argv.append(f"--basic-auth={settings.flower_basic_auth}")
+    elif not os.environ.get("FLOWER_BASIC_AUTH"):
+        click.echo(
+            "slamon: SLAMON_FLOWER_BASIC_AUTH is not set: Flower's pages are open to anyone "
+            "who reaches the port, and its HTTP API (/api/...) answers 401 until it is set",
+            err=True,
+        )
     app.start(argv)
+
+
+def basic_auth_problem(value: str) -> str | None:
+    """Why Flower would refuse every login with ``value``, or None if it is usable.
+
+    Flower splits the value on commas into ``user:password`` pairs, so a comma cannot be
+    part of a password, and a pair without a colon or with an empty side never matches.
+    """
+    for pair in value.split(","):
+        user, colon, password = pair.partition(":")
+        if not colon or not user or not password:
+            return "expected user:password (several separated by commas; no comma in a password)"
+    return None
 
 
 @click.command()
