@@ -1,14 +1,24 @@
 """What an event's evidence does to a deadline row, judged by event time.
 
-The state machine says "the response happened at T"; this module decides what that means for
-the stored deadline, whenever the message arrives:
-- evidence at or before ``due_at`` meets the deadline, even if it arrives after the due
-  instant but inside the grace period (the sweeper has not judged yet);
-- evidence after ``due_at`` is kept (``met_at``) but leaves the deadline pending, so the
-  sweeper records the breach at ``judge_at`` with honest times;
-- evidence at or before ``due_at`` that arrives after the breach was recorded *contests* the
-  breach: its unpaid compensation is cancelled, a paid one is flagged for review. Nothing is
-  deleted, so the history stays auditable.
+The state machine says "the response happened at T" or "the help was withdrawn at T"; this
+module decides what that means for the stored deadline, whenever the message arrives. The
+row keeps the facts (``met_at``: the earliest evidence that counts; ``cancelled_at``: the
+withdrawal) and its state follows from them by the first two rules of
+:func:`scheduler.judge.judge`, so any delivery order of the same facts gives the same row:
+
+1. evidence at or before ``due_at`` → ``met`` (even if its message arrives after the due
+   instant, inside the grace period, before the sweeper judged);
+2. otherwise, withdrawn at or before ``due_at`` → ``cancelled``;
+3. otherwise ``pending``: late evidence (``met_at`` after due) or a withdrawal after the due
+   instant leaves the deadline to the sweeper, which records the breach at ``judge_at`` with
+   honest times. A promise already broken when the help was withdrawn stays to be judged.
+
+A reopen (the consumer rejected the resolution) clears the evidence: the deadline is pending
+again with its *original* due time, so if that is already past the sweeper judges it on its
+next pass. A deadline the sweeper already judged ``breached`` is final; timely evidence or a
+withdrawal before the due instant that arrives after that *contests* the breach: its unpaid
+compensation is cancelled, a paid one is flagged for review. Nothing is deleted, so the
+history stays auditable.
 """
 
 from __future__ import annotations
@@ -28,47 +38,50 @@ log = logging.getLogger("slamon.evidence")
 def apply_effect(
     session: Session, deadline: Deadline, effect: DeadlineEffect, now: datetime
 ) -> None:
-    if effect.action == "met":
-        _met(session, deadline, effect.at, now)
-    elif effect.action == "cancel":
-        _cancel(deadline, effect.at, now)
-    elif effect.action == "reopen":
-        _reopen(deadline)
-
-
-def _met(session: Session, deadline: Deadline, at: datetime, now: datetime) -> None:
-    on_time = at <= deadline.due_at
-    if deadline.state == "pending":
-        # Keep the earliest evidence: a second response does not move the first one.
-        if deadline.met_at is None or at < deadline.met_at:
-            deadline.met_at = at
-        if on_time:
-            deadline.state, deadline.judged_at = "met", now
-    elif deadline.state == "breached" and on_time:
-        deadline.met_at = at
-        contest_breach(session, deadline, at, now)
-
-
-def _cancel(deadline: Deadline, at: datetime, now: datetime) -> None:
-    if deadline.state != "pending":
+    """Record what ``effect`` says about ``deadline`` and settle its state (module docstring)."""
+    if deadline.state == "breached":
+        if effect.action in ("met", "cancel") and effect.at <= deadline.due_at:
+            if effect.action == "met":
+                deadline.met_at = effect.at
+            else:
+                deadline.cancelled_at = effect.at
+            contest_breach(session, deadline, effect.at, now)
         return
-    deadline.cancelled_at = at
-    # A promise already broken when the help was withdrawn stays to be judged (as breached).
-    if at <= deadline.due_at and (deadline.met_at is None or deadline.met_at > deadline.due_at):
-        deadline.state, deadline.judged_at = "cancelled", now
+    if effect.action == "met":
+        # Keep the earliest evidence: a second response does not move the first one.
+        if deadline.met_at is None or effect.at < deadline.met_at:
+            deadline.met_at = effect.at
+    elif effect.action == "cancel":
+        if deadline.cancelled_at is None or effect.at < deadline.cancelled_at:
+            deadline.cancelled_at = effect.at
+    elif effect.action == "reopen":
+        # The rejected resolution no longer counts; a later one will be new evidence.
+        deadline.met_at = None
+    _settle(deadline, now)
 
 
-def _reopen(deadline: Deadline) -> None:
-    # The consumer rejected the resolution: the promise is open again with its original due
-    # time; if that is already past, the sweeper judges it on its next pass.
-    if deadline.state == "met":
-        deadline.state, deadline.met_at, deadline.judged_at = "pending", None, None
-        deadline.claimed_until = deadline.claimed_by = None
+def _settle(deadline: Deadline, now: datetime) -> None:
+    if deadline.met_at is not None and deadline.met_at <= deadline.due_at:
+        state = "met"
+    elif deadline.cancelled_at is not None and deadline.cancelled_at <= deadline.due_at:
+        state = "cancelled"
+    else:
+        state = "pending"
+    if state == deadline.state:
+        return
+    deadline.state = state
+    if state == "pending":
+        # Open again (a reopen): a claim or judgement from before no longer applies.
+        deadline.judged_at = deadline.claimed_until = deadline.claimed_by = None
+    else:
+        deadline.judged_at = now
 
 
 def contest_breach(
     session: Session, deadline: Deadline, evidence_at: datetime, now: datetime
 ) -> None:
+    """Contest the deadline's breach: ``evidence_at`` (timely evidence, or a withdrawal before
+    the due instant) shows the promise was not broken after all."""
     breach = session.scalars(
         select(Breach).where(Breach.case_id == deadline.case_id, Breach.kind == deadline.kind)
     ).one_or_none()

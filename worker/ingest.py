@@ -1,48 +1,59 @@
 """Ingest: turn a stream of help events into exactly the right case history.
 
-For each event, in one transaction (a batch shares one, each event in its own savepoint):
-  1. Take the case's lock, so two workers never interleave one case (a Postgres advisory
-     transaction lock keyed by the case id; SQLite serialises writers with BEGIN IMMEDIATE).
-     A batch takes its locks in key order, so two batches cannot deadlock.
-  2. Record the event in the inbox, keyed by ``event_id``; a second copy is counted as a
-     duplicate and changes nothing.
-  3. ``help.opened``: plan eligibility and deadlines from the policy in force at ``opened_at``,
-     store the case, then apply the events that were parked waiting for it, in event-time order.
-     Any other event for a case not opened yet is parked.
-  4. Otherwise apply the pure state machine; an illegal transition is recorded with its
-     reason (outcome ``rejected``) and never raised. Its effects update the deadlines:
-     evidence is judged by ``occurred_at`` (met iff at or before the due instant), whenever it
-     arrives.
+A message (one event, or a JSON list of events) is ingested in one transaction, each event in
+its own savepoint (:func:`ingest_in_session`):
+  1. Read it: whatever is not JSON, not an object, or not a valid event is dead-lettered with
+     its raw text and the reason; so is an event further in the future than the allowed
+     clock skew. The valid events of a batch go on.
+  2. Take the locks of the batch's cases, in key order (:mod:`models.locks`), so two workers
+     never interleave one case and two batches cannot deadlock. Then find which event ids the
+     inbox already holds and which cases have parked events, one query each for the batch.
+  3. For each event, in ``occurred_at`` order: record it in the inbox keyed by ``event_id`` (a
+     second copy is counted as a duplicate and changes nothing), then apply it to its case
+     (:mod:`worker.case_apply`): applied, parked (its case is not opened yet, or it is legal
+     only once an earlier, late event arrives) or rejected with the reason. Evidence is
+     judged by ``occurred_at`` whenever it arrives (:mod:`worker.evidence`).
+  4. After an event is applied, retry that case's parked events (in ``occurred_at`` order,
+     until none applies).
+  5. An event whose processing fails for a reason of its own (not the database being away)
+     is rolled back to its savepoint and dead-lettered with the error, so one bad event never
+     blocks its batch. Database trouble propagates: the task retries the whole message.
 
-Unreadable or invalid input never reaches step 1: it is dead-lettered with the raw text.
+Nothing here raises on bad input: every event ends applied, parked, duplicate, rejected or
+dead-lettered, and the outcomes come back in input order.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import select
+from sqlalchemy.exc import (
+    DBAPIError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+)
 from sqlalchemy.orm import Session
 
-from models.case_state import CaseState, DeadlineEffect, apply, initial
 from models.db import transaction
-from models.events import EventError, HelpEvent, HelpOpened, event_to_json, parse_event
-from models.policy import PolicyError
-from models.tables import Case, DeadLetter, Deadline, InboxEvent
-from scheduler.deadlines import CaseFacts, plan_case
-from worker.evidence import apply_effect
+from models.event_fields import json_type
+from models.events import EventError, HelpEvent, event_to_json, parse_event
+from models.locks import lock_cases
+from models.tables import DeadLetter, InboxEvent
+from worker.case_apply import APPLIED, PARKED, apply_event, retry_parked
 from worker.runtime import Runtime
 
 log = logging.getLogger("slamon.ingest")
 
 MAX_RAW_CHARS = 1_000_000  # a dead letter keeps at most this much of a hostile payload
+LOOKUP_CHUNK = 500  # ids per IN (...) query: well inside SQLite's parameter limit
 
 
 @dataclass(frozen=True)
@@ -51,9 +62,46 @@ class IngestOutcome:
     case_id: str | None
     outcome: str  # applied | parked | duplicate | rejected | dead_lettered
     detail: str | None = None
+    dead_letter_id: int | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An item of a message that is not a valid event: it becomes a dead letter."""
+
+    raw: str
+    error: str
+    event_id: str | None = None
+
+
+Item = HelpEvent | Unreadable
+
+
+def decode(raw: str | bytes) -> list[Item]:
+    """The items of a message body: events, and what could not be read as one (with why)."""
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        return [Unreadable(text, f"not JSON: {exc}")]
+    if isinstance(data, list):
+        if not data:
+            return [Unreadable(text, "an empty batch: a batch must hold at least one event")]
+        return [_decode_item(item, _dumps(item)) for item in data]
+    return [_decode_item(data, text)]
+
+
+def _decode_item(item: Any, raw: str) -> Item:
+    if not isinstance(item, dict):
+        return Unreadable(raw, f"an event must be a JSON object, got {json_type(item)}")
+    event_id = item.get("event_id")
+    try:
+        return parse_event(item)
+    except EventError as exc:
+        return Unreadable(raw, str(exc), event_id if isinstance(event_id, str) else None)
 
 
 def ingest_raw(runtime: Runtime, raw: str | bytes, source: str = "queue") -> list[IngestOutcome]:
@@ -61,56 +109,20 @@ def ingest_raw(runtime: Runtime, raw: str | bytes, source: str = "queue") -> lis
 
     A batch with one invalid event dead-letters that event alone; the valid ones are applied.
     """
-    text_body = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    try:
-        items = json.loads(text_body)
-    except (ValueError, RecursionError) as exc:
-        return [dead_letter(runtime, text_body, f"not JSON: {exc}", source)]
-    if not isinstance(items, list):
-        items = [items]
-    events: list[HelpEvent] = []
-    outcomes: list[IngestOutcome] = []
-    for item in items:
-        if not isinstance(item, dict):
-            raw_item = json.dumps(item, ensure_ascii=False)
-            error = f"an event must be a JSON object, got {type(item).__name__}"
-            outcomes.append(dead_letter(runtime, raw_item, error, source))
-            continue
-        try:
-            events.append(parse_event(item))
-        except EventError as exc:
-            raw_item = json.dumps(item, ensure_ascii=False, default=str)
-            outcomes.append(dead_letter(runtime, raw_item, str(exc), source, item.get("event_id")))
-    return outcomes + ingest_events(runtime, events, source=source)
+    return ingest_items(runtime, decode(raw), source)
 
 
 def ingest_events(
-    runtime: Runtime, events: Sequence[HelpEvent], source: str = "queue"
+    runtime: Runtime, events: Iterable[HelpEvent], source: str = "queue"
 ) -> list[IngestOutcome]:
-    """Apply validated events in one transaction; see the module docstring for the steps."""
+    """Ingest validated events in one transaction (see the module docstring)."""
+    return ingest_items(runtime, list(events), source)
+
+
+def ingest_items(runtime: Runtime, items: Sequence[Item], source: str) -> list[IngestOutcome]:
     now = runtime.now()
-    outcomes: list[IngestOutcome] = []
-    accepted: list[HelpEvent] = []
-    for event in events:
-        if event.occurred_at > now + runtime.max_clock_skew:
-            reason = (
-                f"occurred_at {event.occurred_at.isoformat()} is in the future "
-                f"(more than {runtime.max_clock_skew.total_seconds():g} s after {now.isoformat()})"
-            )
-            raw = json.dumps(event_to_json(event), ensure_ascii=False)
-            outcomes.append(dead_letter(runtime, raw, reason, source, event.event_id))
-        else:
-            accepted.append(event)
-    if not accepted:
-        return outcomes
-    ordered = sorted(accepted, key=lambda e: (case_lock_key(e.case_id), e.occurred_at))
     with transaction(runtime.engine) as session:
-        locked: set[str] = set()
-        for event in ordered:
-            if event.case_id not in locked:
-                _lock_case(session, event.case_id)
-                locked.add(event.case_id)
-            outcomes.append(_ingest_one(session, runtime, event, now))
+        outcomes = ingest_in_session(session, runtime, items, now, source)
     for outcome in outcomes:
         log.info(
             "event %s case %s: %s%s",
@@ -122,52 +134,123 @@ def ingest_events(
     return outcomes
 
 
-def case_lock_key(case_id: str) -> int:
-    """A stable signed 64-bit key for the case's advisory lock."""
-    digest = hashlib.blake2b(case_id.encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big", signed=True)
+def future_error(runtime: Runtime, event: HelpEvent, now: datetime) -> str | None:
+    """Why ``event`` is refused as coming from the future, or None."""
+    if event.occurred_at <= now + runtime.max_clock_skew:
+        return None
+    return (
+        f"occurred_at {event.occurred_at.isoformat()} is in the future "
+        f"(more than {runtime.max_clock_skew.total_seconds():g} s after {now.isoformat()})"
+    )
 
 
-def _lock_case(session: Session, case_id: str) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": case_lock_key(case_id)})
+@dataclass
+class _Batch:
+    """What step 2 learned about the batch, kept up to date while it is applied."""
+
+    session: Session
+    runtime: Runtime
+    now: datetime
+    source: str
+    known_ids: set[str] = field(default_factory=set)
+    parked_cases: set[str] = field(default_factory=set)
 
 
-def _ingest_one(
-    session: Session, runtime: Runtime, event: HelpEvent, now: datetime
-) -> IngestOutcome:
+def ingest_in_session(
+    session: Session, runtime: Runtime, items: Sequence[Item], now: datetime, source: str
+) -> list[IngestOutcome]:
+    """Steps 1-5 of the module docstring inside the caller's transaction."""
+    outcomes: list[IngestOutcome | None] = [None] * len(items)
+    accepted: list[tuple[int, HelpEvent]] = []
+    for index, item in enumerate(items):  # step 1
+        if isinstance(item, Unreadable):
+            outcomes[index] = add_dead_letter(
+                session, item.raw, item.error, source, now, item.event_id
+            )
+        elif (error := future_error(runtime, item, now)) is not None:
+            raw = _dumps(event_to_json(item))
+            outcomes[index] = add_dead_letter(session, raw, error, source, now, item.event_id)
+        else:
+            accepted.append((index, item))
+    if accepted:
+        batch = _prepare(session, runtime, now, source, [e for _, e in accepted])  # step 2
+        for index, event in sorted(accepted, key=lambda pair: pair[1].occurred_at):
+            outcomes[index] = _ingest_guarded(batch, event)  # steps 3-5
+    return [o for o in outcomes if o is not None]
+
+
+def _prepare(
+    session: Session, runtime: Runtime, now: datetime, source: str, events: list[HelpEvent]
+) -> _Batch:
+    case_ids = sorted({e.case_id for e in events})
+    lock_cases(session, case_ids)
+    batch = _Batch(session, runtime, now, source)
+    # Looked up after the locks: a worker that held them has committed what it saw.
+    event_ids = sorted({e.event_id for e in events})
+    for chunk in _chunks(event_ids):
+        batch.known_ids.update(
+            session.scalars(select(InboxEvent.event_id).where(InboxEvent.event_id.in_(chunk)))
+        )
+    for chunk in _chunks(case_ids):
+        batch.parked_cases.update(
+            session.scalars(
+                select(InboxEvent.case_id)
+                .where(InboxEvent.case_id.in_(chunk), InboxEvent.outcome == PARKED)
+                .distinct()
+            )
+        )
+    return batch
+
+
+def _ingest_guarded(batch: _Batch, event: HelpEvent) -> IngestOutcome:
+    session = batch.session
+    try:
+        with session.begin_nested():
+            return _ingest_one(batch, event)
+    except (OperationalError, InterfaceError, ProgrammingError):
+        raise  # the database, not the event: the task retries the message
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise
+        if isinstance(exc, IntegrityError) and session.get(InboxEvent, event.event_id) is not None:
+            # Another worker recorded the same event_id under another case's lock meanwhile.
+            return _record_duplicate(session, event)
+        error = f"could not be stored: {exc.orig}"
+    except Exception as exc:
+        # A defect must not block the batch or lose the event: keep it to replay once fixed.
+        log.exception("ingest of event %s failed", event.event_id)
+        error = f"internal error: {type(exc).__name__}: {exc}"
+    batch.known_ids.discard(event.event_id)  # rolled back: the inbox does not hold it
+    raw = _dumps(event_to_json(event))
+    return add_dead_letter(session, raw, error, batch.source, batch.now, event.event_id)
+
+
+def _ingest_one(batch: _Batch, event: HelpEvent) -> IngestOutcome:
+    session = batch.session
+    if event.event_id in batch.known_ids:
+        return _record_duplicate(session, event)
+    batch.known_ids.add(event.event_id)
     inbox = InboxEvent(
         event_id=event.event_id,
         case_id=event.case_id,
         type=event.type,
         occurred_at=event.occurred_at,
-        received_at=now,
+        received_at=batch.now,
         payload=event_to_json(event),
         outcome="received",
         duplicates=0,
     )
-    try:
-        with session.begin_nested():
-            session.add(inbox)
-            session.flush()
-    except IntegrityError:
-        return _record_duplicate(session, event)
-
-    case = session.get(Case, event.case_id)
-    if isinstance(event, HelpOpened):
-        if case is not None:
-            return _finish(inbox, "rejected", "case was already opened by an earlier event")
-        try:
-            case = _open_case(session, runtime, event, now)
-        except PolicyError as exc:
-            # No policy covers the opening instant: a configuration gap, not a bad event.
-            return _finish(inbox, "rejected", str(exc))
-        outcome = _finish(inbox, "applied", None if case.monitored else case.not_monitored_reason)
-        _apply_parked(session, case, now)
-        return outcome
-    if case is None:
-        return _finish(inbox, "parked", "waiting for help.opened of this case")
-    return _apply_to_case(session, case, event, inbox, now)
+    session.add(inbox)
+    outcome = apply_event(session, batch.runtime.policies, event, inbox, batch.now)
+    if outcome == PARKED:
+        batch.parked_cases.add(event.case_id)
+    elif (
+        outcome == APPLIED
+        and event.case_id in batch.parked_cases
+        and not retry_parked(session, event.case_id, batch.now)  # step 4
+    ):
+        batch.parked_cases.discard(event.case_id)
+    return IngestOutcome(event.event_id, event.case_id, inbox.outcome, inbox.detail)
 
 
 def _record_duplicate(session: Session, event: HelpEvent) -> IngestOutcome:
@@ -180,139 +263,54 @@ def _record_duplicate(session: Session, event: HelpEvent) -> IngestOutcome:
     return IngestOutcome(event.event_id, event.case_id, "duplicate", detail)
 
 
-def _finish(inbox: InboxEvent, outcome: str, detail: str | None) -> IngestOutcome:
-    inbox.outcome = outcome
-    inbox.detail = detail
-    return IngestOutcome(inbox.event_id, inbox.case_id, outcome, detail)
-
-
-def _open_case(session: Session, runtime: Runtime, event: HelpOpened, now: datetime) -> Case:
-    facts = CaseFacts(
-        opened_at=event.occurred_at,
-        category=event.category,
-        services=tuple(event.services),
-        city=event.city,
-        item_price=event.item_price,
-    )
-    plan = plan_case(facts, runtime.policies, now)
-    state = initial(event)
-    case = Case(
-        case_id=event.case_id,
-        monitored=plan.monitored,
-        not_monitored_reason=plan.reason,
-        policy_id=plan.policy_id,
-        opened_at=event.occurred_at,
-        order_id=event.order_id,
-        buyer_account=event.buyer_account,
-        merchant_id=event.merchant_id,
-        city=event.city,
-        category=event.category,
-        services=list(event.services),
-        item_price=event.item_price,
-        created_at=now,
-        reopen_count=0,
-        last_event_at=event.occurred_at,
-        updated_at=now,
-    )
-    _store_state(case, state)
-    session.add(case)
-    for planned in plan.deadlines:
-        session.add(
-            Deadline(
-                case_id=case.case_id,
-                kind=planned.kind,
-                clock=planned.clock,
-                policy_id=plan.policy_id,
-                due_at=planned.due_at,
-                at_risk_at=planned.at_risk_at,
-                judge_at=planned.judge_at,
-                points=planned.points,
-                state="pending",
-                at_risk_sent=False,
-            )
-        )
-    session.flush()
-    return case
-
-
-def _apply_parked(session: Session, case: Case, now: datetime) -> None:
-    parked = session.scalars(
-        select(InboxEvent)
-        .where(InboxEvent.case_id == case.case_id, InboxEvent.outcome == "parked")
-        .order_by(InboxEvent.occurred_at, InboxEvent.received_at)
-    ).all()
-    for inbox in parked:
-        event = parse_event(inbox.payload)
-        _apply_to_case(session, case, event, inbox, now)
-
-
-def _apply_to_case(
-    session: Session, case: Case, event: HelpEvent, inbox: InboxEvent, now: datetime
+def add_dead_letter(
+    session: Session,
+    raw: str,
+    error: str,
+    source: str,
+    now: datetime,
+    event_id: Any = None,
 ) -> IngestOutcome:
-    transition = apply(_load_state(case), event)
-    if not transition.ok:
-        return _finish(inbox, "rejected", transition.reason)
-    _store_state(case, transition.state)
-    case.last_event_at = max(case.last_event_at, event.occurred_at)
-    case.updated_at = now
-    _apply_effects(session, case, transition.effects, now)
-    return _finish(inbox, "applied", None)
-
-
-def _apply_effects(
-    session: Session, case: Case, effects: Iterable[DeadlineEffect], now: datetime
-) -> None:
-    for effect in effects:
-        deadline = session.scalars(
-            select(Deadline).where(Deadline.case_id == case.case_id, Deadline.kind == effect.kind)
-        ).one_or_none()
-        if deadline is not None:
-            apply_effect(session, deadline, effect, now)
-
-
-def _load_state(case: Case) -> CaseState:
-    return CaseState(
-        status=case.status,
-        responded_at=case.responded_at,
-        resolved_at=case.resolved_at,
-        cancelled_at=case.cancelled_at,
-        provider_id=case.provider_id,
-        reopen_count=case.reopen_count,
-        merchant_id=case.merchant_id,
-        assigned_at=case.assigned_at,
-        reopened_at=case.reopened_at,
-        last_resolved_at=case.last_resolved_at,
+    """Keep what could not be used, with the reason, in the caller's transaction."""
+    event_id = storable(str(event_id))[:64] if isinstance(event_id, str | int) else None
+    letter = DeadLetter(
+        received_at=now,
+        source=source,
+        raw=storable(raw[:MAX_RAW_CHARS]),
+        error=storable(error),
+        event_id=event_id,
     )
-
-
-def _store_state(case: Case, state: CaseState) -> None:
-    case.status = state.status
-    case.responded_at = state.responded_at
-    case.resolved_at = state.resolved_at
-    case.cancelled_at = state.cancelled_at
-    case.provider_id = state.provider_id
-    case.reopen_count = state.reopen_count
-    if state.merchant_id is not None:
-        case.merchant_id = state.merchant_id
-    case.assigned_at = state.assigned_at
-    case.reopened_at = state.reopened_at
-    case.last_resolved_at = state.last_resolved_at
+    session.add(letter)
+    session.flush()
+    log.warning(
+        "dead-lettered %s from %s as #%s: %s", event_id or "a message", source, letter.id, error
+    )
+    return IngestOutcome(event_id, None, "dead_lettered", letter.error, letter.id)
 
 
 def dead_letter(
     runtime: Runtime, raw: str, error: str, source: str, event_id: Any = None
 ) -> IngestOutcome:
-    """Keep what could not be used, with the reason; a dead letter is never lost."""
-    event_id = str(event_id)[:64] if isinstance(event_id, str | int) else None
+    """Keep what could not be used, with the reason, in a transaction of its own."""
     with transaction(runtime.engine) as session:
-        session.add(
-            DeadLetter(
-                received_at=runtime.now(),
-                source=source,
-                raw=raw[:MAX_RAW_CHARS],
-                error=error,
-                event_id=event_id,
-            )
-        )
-    log.warning("dead-lettered %s from %s: %s", event_id or "message", source, error)
-    return IngestOutcome(event_id, None, "dead_lettered", error)
+        return add_dead_letter(session, raw, error, source, runtime.now(), event_id)
+
+
+def storable(text: str) -> str:
+    """``text`` as both databases can store it: hostile input may hold NUL (which Postgres
+    refuses in text) and lone surrogates (which are not UTF-8); both are kept as escapes."""
+    if "\x00" in text:
+        text = text.replace("\x00", "\\u0000")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+def _dumps(data: Any) -> str:
+    try:
+        return json.dumps(data, ensure_ascii=False, default=str)
+    except (ValueError, RecursionError):  # nested deeper than the encoder goes
+        return f"<a {json_type(data)} that cannot be shown again as JSON>"
+
+
+def _chunks(values: list[str]) -> Iterable[list[str]]:
+    for start in range(0, len(values), LOOKUP_CHUNK):
+        yield values[start : start + LOOKUP_CHUNK]
