@@ -12,10 +12,13 @@ itself is bounded:
 * the newest breaches and the breach-fire lag read the newest rows by primary key, at most
   ``LAG_SAMPLE_LIMIT`` of them, so an hour without breaches does not scan the whole history.
 
-The counts by status (cases, breaches, compensations, dead letters) and "at risk" (pending,
-past ``at_risk_at``, before ``due_at``) have no index that bounds them: they read the table
-(or every pending deadline), as ``/metrics`` always has. That is cheap at the volumes
-measured, and the place to add a status index or a counter table if it stops being so.
+The counts by status (cases, breaches, compensations, dead letters) have no index that
+bounds them and read their table, as ``/metrics`` always has; "at risk" (pending, past
+``at_risk_at``, before ``due_at``) reads every pending deadline. Measured with 200,000 cases
+and 250,000 pending deadlines, the whole summary takes about 200 ms on Postgres and 250-450 ms
+on SQLite, nearly all of it those two; every other figure takes 0.5-20 ms. A partial index on
+``at_risk_at`` where pending would bound "at risk" to the deadlines past their at-risk
+instant; a counter table would bound the counts.
 """
 
 from __future__ import annotations
@@ -120,12 +123,13 @@ def deadlines_due_soon(conn: Connection, now: datetime, grace_bound: timedelta) 
 
 
 def deadlines_at_risk(conn: Connection, now: datetime) -> int:
-    """Pending deadlines past their at-risk instant and not yet due (a warning, not a breach)."""
+    """Pending deadlines past their at-risk instant and not yet due (a warning, not a breach).
+
+    No index bounds this yet, so it reads every pending deadline (see the module docstring).
+    """
     return _count(
         conn,
-        select(func.count()).where(
-            PENDING, Deadline.judge_at > now, Deadline.at_risk_at <= now, Deadline.due_at > now
-        ),
+        select(func.count()).where(PENDING, Deadline.at_risk_at <= now, Deadline.due_at > now),
     )
 
 
