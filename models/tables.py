@@ -160,6 +160,8 @@ class DeadLetter(Base):
     error: Mapped[str] = mapped_column(Text)
     event_id: Mapped[str | None] = mapped_column(String(ID))
     replayed_at: Mapped[datetime | None]
+    # An operator's latest correction, replayed in place of ``raw`` (kept as received).
+    corrected_raw: Mapped[str | None] = mapped_column(Text)
 
 
 class Breach(Base):
