@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from slamon.commands import calendar, case, deadline, policy, roles, schema, send
+from slamon.commands import calendar, case, dead_letters, deadline, policy, roles, schema, send
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -49,3 +49,4 @@ for _command in (
     schema.command,
 ):
     main.add_command(_command)
+main.add_command(dead_letters.command)
