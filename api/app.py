@@ -7,22 +7,29 @@ and the dashboard (``GET /``, ``GET /v1/summary``: :mod:`api.dashboard`).
 from __future__ import annotations
 
 import json
+import logging
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import token_role_checker
 from api.dashboard import dashboard_router
+from api.dead_letters import dead_letters_router
 from api.metrics import render_metrics
 from models.db import create_db_engine, transaction
-from models.events import EventError, parse_event
+from models.event_fields import ID_PATTERN, json_type
+from models.events import EventError, HelpEvent, parse_event
 from models.views import case_view
 from slamon.settings import NoBrokerError, Settings, get_settings
 from worker.producer import Producer
 
 DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
+log = logging.getLogger("slamon.api")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -52,35 +59,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.post("/v1/events", status_code=202, dependencies=[Depends(require("produce"))])
     async def post_events(request: Request) -> JSONResponse:
+        """Validate one event or a batch (all or nothing), then queue it as one message."""
         body = await _read_limited(request, settings.max_body_bytes)
         try:
             data = json.loads(body)
-        except ValueError as exc:
-            return _error(422, f"body is not JSON: {exc}")
+        except (ValueError, RecursionError) as exc:
+            return _error(422, f"body is not JSON: {_bounded(exc)}")
         items = data if isinstance(data, list) else [data]
+        if not items:
+            return _error(422, "an empty batch: send at least one event")
         if len(items) > settings.max_batch:
             return _error(
                 413, f"batch of {len(items)} events exceeds the limit of {settings.max_batch}"
             )
-        events, errors = [], []
-        for index, item in enumerate(items):
-            try:
-                events.append(parse_event(item) if isinstance(item, dict) else _not_object(item))
-            except EventError as exc:
-                errors.append(
-                    {
-                        "index": index,
-                        "event_id": _event_id(item),
-                        "errors": exc.errors,
-                        "message": str(exc),
-                    }
-                )
+        events, errors = _validate(items, datetime.now(UTC), settings.max_clock_skew_seconds)
         if errors:
             # All or nothing: the producer fixes the batch and sends it again (the inbox dedupes).
             return JSONResponse(
                 {"error": "invalid events; nothing was queued", "events": errors}, status_code=422
             )
-        get_producer().publish_many(events)
+        try:
+            await run_in_threadpool(get_producer().publish_many, events)
+        except HTTPException:
+            raise
+        except Exception as exc:  # the broker is down or refused: say so, retryable
+            log.warning("could not queue %d events: %s", len(events), exc)
+            return _error(503, f"could not queue the events, try again: {_bounded(exc)}")
         return JSONResponse(
             {
                 "queued": len(events),
@@ -102,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         payload, content_type = render_metrics(engine)
         return Response(payload, media_type=content_type)
 
+    app.include_router(dead_letters_router(engine, require))
     app.include_router(dashboard_router(settings, engine))
     return app
 
@@ -119,14 +124,53 @@ async def _read_limited(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _validate(
+    items: list[Any], now: datetime, skew_seconds: float
+) -> tuple[list[HelpEvent], list[dict[str, Any]]]:
+    """The events, and per refused item its index, event_id and field errors."""
+    events: list[HelpEvent] = []
+    errors: list[dict[str, Any]] = []
+    latest = now + timedelta(seconds=skew_seconds)
+    for index, item in enumerate(items):
+        try:
+            event = parse_event(item) if isinstance(item, dict) else _not_object(item)
+            if event.occurred_at > latest:
+                raise EventError(
+                    [
+                        {
+                            "loc": "occurred_at",
+                            "msg": f"is in the future: more than {skew_seconds:g} s after "
+                            f"{now.isoformat()}",
+                        }
+                    ]
+                )
+        except EventError as exc:
+            errors.append(
+                {
+                    "index": index,
+                    "event_id": _event_id(item),
+                    "errors": exc.errors,
+                    "message": str(exc),
+                }
+            )
+        else:
+            events.append(event)
+    return events, errors
+
+
+def _bounded(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _not_object(item: Any) -> Any:
-    raise EventError(
-        [{"loc": "", "msg": f"an event must be a JSON object, got {type(item).__name__}"}]
-    )
+    raise EventError([{"loc": "", "msg": f"an event must be a JSON object, got {json_type(item)}"}])
 
 
-def _event_id(item: Any) -> Any:
-    return item.get("event_id") if isinstance(item, dict) else None
+def _event_id(item: Any) -> str | None:
+    # Echoed only when it is a valid id: the errors already describe an invalid one safely.
+    event_id = item.get("event_id") if isinstance(item, dict) else None
+    return event_id if isinstance(event_id, str) and re.fullmatch(ID_PATTERN, event_id) else None
 
 
 def _error(status: int, message: str) -> JSONResponse:
