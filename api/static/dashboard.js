@@ -27,11 +27,19 @@
 
   function takeTokenFromFragment() {
     // A link may carry #token=…: keep it for this tab, then drop it from the address bar and
-    // history so it is not bookmarked, shared or shown on screen.
-    const params = new URLSearchParams(location.hash.slice(1));
-    const token = params.get("token");
+    // history so it is not bookmarked, shared or shown on screen. (Not URLSearchParams: it
+    // would turn a "+" in the token into a space.)
+    const pair = location.hash.slice(1).split("&").find((p) => p.startsWith("token="));
+    if (pair === undefined) return;
+    const raw = pair.slice("token=".length);
+    let token = raw;
+    try {
+      token = decodeURIComponent(raw);
+    } catch (err) {
+      // Not percent-encoded after all: use it as written.
+    }
     if (token) sessionStorage.setItem(TOKEN_KEY, token);
-    if (params.has("token")) history.replaceState(null, "", location.pathname + location.search);
+    history.replaceState(null, "", location.pathname + location.search);
   }
 
   function showLogin(message) {

@@ -24,7 +24,8 @@ from tests.e2e.stack import SLAMON, clean_env
 from tests.support.ops_rows import OpsRows
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-TOKEN = "browser-test-token-0123456789abcdef"
+# A "+" that a form-style decoder would turn into a space: the page must keep it.
+TOKEN = "browser+test-token-0123456789abcdef"
 M = timedelta(minutes=1)
 
 pytestmark = [
