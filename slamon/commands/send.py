@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import IO, Any
 
 import click
 
+from models.event_fields import ID_PATTERN
 from slamon.commands.common import fail, settings_or_exit
 
 CHUNK = 500  # events per queued message: one SDK batch
@@ -25,7 +28,8 @@ def command(source: IO[str], progress: bool | None) -> None:
     """Queue help events from SOURCE (a JSON-lines file, or - for stdin).
 
     Each line is validated first; prints one JSON line per event, {"event_id", "status":
-    "queued"} or {"event_id", "status": "rejected", "error"}, and exits 1 if any was rejected.
+    "queued"} or {"event_id", "line", "status": "rejected", "error"}, and exits 1 if any was
+    rejected. Valid events travel in batches of 500 (one queue message each).
     """
     from models.events import EventError, parse_event
     from slamon.settings import NoBrokerError
@@ -38,7 +42,7 @@ def command(source: IO[str], progress: bool | None) -> None:
         fail(str(exc))
     rejected = 0
     show = progress if progress is not None else sys.stderr.isatty()
-    with Producer(broker) as producer, _progress(source, show) as lines:
+    with Producer(broker) as producer, _progress(source, show) as lines, _queueing(broker):
         # Results are printed in input order, each batch once it is on the queue.
         events: list[Any] = []
         records: list[dict[str, Any]] = []
@@ -47,11 +51,15 @@ def command(source: IO[str], progress: bool | None) -> None:
             try:
                 data = json.loads(line)
                 event = parse_event(data)
-            except (ValueError, EventError) as exc:
+            except (ValueError, RecursionError, EventError) as exc:
                 rejected += 1
-                event_id = data.get("event_id") if isinstance(data, dict) else None
                 records.append(
-                    {"event_id": event_id, "line": number, "status": "rejected", "error": str(exc)}
+                    {
+                        "event_id": _event_id(data),
+                        "line": number,
+                        "status": "rejected",
+                        "error": str(exc),
+                    }
                 )
                 continue
             events.append(event)
@@ -71,10 +79,37 @@ def _flush(producer: Any, events: list[Any], records: list[dict[str, Any]]) -> N
     records.clear()
 
 
+def _event_id(data: Any) -> str | None:
+    # Echoed only when valid: the error already describes an invalid one, printably.
+    event_id = data.get("event_id") if isinstance(data, dict) else None
+    return event_id if isinstance(event_id, str) and re.fullmatch(ID_PATTERN, event_id) else None
+
+
 def _numbered(lines: Iterator[str]) -> Iterator[tuple[int, str]]:
     for number, line in enumerate(lines, start=1):
         if line.strip():
             yield number, line
+
+
+@contextmanager
+def _queueing(broker: str) -> Iterator[None]:
+    """A broker that fails mid-file ends the command with one line; what was printed is queued."""
+    from kombu.exceptions import KombuError
+
+    try:
+        yield
+    except (KombuError, OSError) as exc:
+        fail(f"could not queue events to {broker}: {exc} (the events printed above are queued)")
+
+
+def _count_lines(source: IO[str]) -> int | None:
+    """How many lines a regular file holds (for the bar's total), or None for a stream."""
+    if not source.seekable():
+        return None
+    start = source.tell()
+    total = sum(1 for _ in source)
+    source.seek(start)
+    return total
 
 
 class _progress:
@@ -89,7 +124,14 @@ class _progress:
             return iter(self.source)
         from tqdm import tqdm
 
-        self.bar = tqdm(self.source, unit="event", file=sys.stderr, desc="sending")
+        self.bar = tqdm(
+            self.source,
+            total=_count_lines(self.source),
+            unit="line",
+            file=sys.stderr,
+            desc="sending",
+            mininterval=0.5,
+        )
         return iter(self.bar)  # type: ignore[no-any-return]
 
     def __exit__(self, *_exc: object) -> None:
