@@ -28,6 +28,7 @@ from sqlalchemy import Engine
 
 from api.auth import token_role_checker
 from api.summary import build_summary
+from models.db import read_only
 from models.policy import load_policies
 from slamon.settings import Settings
 
@@ -63,7 +64,7 @@ def dashboard_router(
     @router.get("/v1/summary", dependencies=[Depends(require("read"))])
     def get_summary() -> dict[str, Any]:
         def build() -> dict[str, Any]:
-            with engine.connect() as conn:
+            with read_only(engine).connect() as conn:
                 return build_summary(conn, clock(), DISPLAY_ZONE, grace_bound)
 
         return cached.get(build)

@@ -21,6 +21,7 @@ from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, func, select
 
 from api import summary
+from models.db import read_only
 from models.tables import Breach, Case, Compensation, DeadLetter, Deadline
 
 LAG_QUANTILES = (0.5, 0.9, 0.99, 1.0)
@@ -37,7 +38,7 @@ class DatabaseCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         now = self.clock()
-        with self.engine.connect() as conn:
+        with read_only(self.engine).connect() as conn:
             yield from self._counts(conn)
             yield from self._timeliness(conn, now)
             yield from self._compensation_points(conn)

@@ -29,11 +29,18 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+READ_ONLY = "slamon_read_only"
+
+
 def _sqlite_begin(conn: Any) -> None:
     # pysqlite's default deferred BEGIN upgrades to a write lock mid-transaction, which can
     # fail with "database is locked" without waiting; BEGIN IMMEDIATE takes the lock up front
     # and honours busy_timeout, which serialises writers the way row locks do on Postgres.
-    conn.exec_driver_sql("BEGIN IMMEDIATE")
+    # Readers (read_only engines) keep a deferred BEGIN: under WAL they neither wait for nor
+    # block the writers, so a dashboard or a metrics scrape never stalls ingest.
+    conn.exec_driver_sql(
+        "BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE"
+    )
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -58,6 +65,18 @@ def engine_for(url: str) -> Engine:
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
     return sessionmaker(engine, expire_on_commit=False)
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine (and pool) for queries that write nothing."""
+    return engine.execution_options(**{READ_ONLY: True})
+
+
+@contextmanager
+def snapshot(engine: Engine) -> Iterator[Session]:
+    """A session for reads only: one consistent view, no write lock on SQLite."""
+    with Session(read_only(engine), expire_on_commit=False) as session, session.begin():
+        yield session
 
 
 @contextmanager

@@ -22,8 +22,7 @@ def command(case_id: str, tz: str, no_events: bool) -> None:
     """Print case CASE_ID as JSON; exit 1 if no such case is known."""
     from sqlalchemy.exc import OperationalError, ProgrammingError
 
-    from models.db import create_db_engine
-    from models.db import transaction as tx
+    from models.db import create_db_engine, snapshot
     from models.views import case_view
 
     settings = settings_or_exit()
@@ -33,7 +32,7 @@ def command(case_id: str, tz: str, no_events: bool) -> None:
         fail(f"unknown time zone {tz!r}", code=2)
     engine = create_db_engine(settings.database)
     try:
-        with tx(engine) as session:
+        with snapshot(engine) as session:
             view = case_view(session, case_id, zone, with_events=not no_events)
     except (OperationalError, ProgrammingError) as exc:
         fail(
