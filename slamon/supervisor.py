@@ -107,6 +107,10 @@ class Stack:
             raise RuntimeError(
                 f"port {self.port} on {self.settings.api_host} is in use; pass --port"
             )
+        if self.flower and not _port_free("127.0.0.1", self.settings.flower_port):
+            raise RuntimeError(
+                f"Flower port {self.settings.flower_port} is in use; set SLAMON_FLOWER_PORT"
+            )
         redis_url = self.settings.redis_url
         if not redis_url:
             self.redis = EmbeddedRedis(self.home / "redis")
@@ -142,7 +146,13 @@ class Stack:
         print(f"slamon home   {self.home}", file=out)
         print(f"redis         {redis_url}{' (embedded)' if self.redis else ''}", file=out)
         print(f"database      {_safe_url(database_url)}", file=out)
-        print(f"api           {api_url}  (token in {self.home / 'run.json'})", file=out)
+        print(f"api           {api_url}", file=out)
+        print(f"dashboard     {api_url}/", file=out)
+        if self.settings.api_token:
+            print("api token     from SLAMON_API_TOKEN", file=out)
+        else:
+            # Generated for this home: say it once, so the operator can use the API at all.
+            print(f"api token     {token}  (kept in {self.home / 'api_token'})", file=out)
         if self.flower:
             print(f"flower        {run['flower_url']}", file=out)
         return env
