@@ -8,18 +8,15 @@ import itertools
 import json
 import random
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from models.db import transaction
 from models.policy import load_policies
-from models.tables import Case, Deadline, InboxEvent
-from tests.support.histories import History, history
+from tests.support.histories import History, assert_means_its_history, history, stored
 from worker.ingest import ingest_raw
 from worker.runtime import Runtime
 
@@ -47,46 +44,6 @@ def twin_histories(rng: random.Random, steps: int, exact: bool = False) -> tuple
         history(random.Random(seed), f"{prefix}{n}", opened_at, steps, exact=exact)
         for prefix in ("IN", "SH")
     )
-
-
-def stored(engine: Engine, case_id: str) -> dict[str, Any]:
-    """What the service holds about a case, without the case id."""
-    with transaction(engine) as s:
-        case = s.get(Case, case_id)
-        assert case is not None, f"case {case_id} was not stored"
-        deadlines = s.scalars(select(Deadline).where(Deadline.case_id == case_id)).all()
-        inbox = s.scalars(select(InboxEvent).where(InboxEvent.case_id == case_id)).all()
-        return {
-            "case": (
-                case.status,
-                case.responded_at,
-                case.resolved_at,
-                case.cancelled_at,
-                case.provider_id,
-                case.reopen_count,
-            ),
-            "deadlines": {d.kind: (d.state, d.met_at, d.due_at) for d in deadlines},
-            "outcomes": {e.event_id.split("-", 1)[1]: e.outcome for e in inbox},
-            "copies": {e.event_id.split("-", 1)[1]: e.duplicates + 1 for e in inbox},
-        }
-
-
-def assert_means_its_history(engine: Engine, hist: History) -> dict[str, Any]:
-    got = stored(engine, hist.case_id)
-    want = hist.expected
-    assert got["case"] == (
-        want.status,
-        want.responded_at,
-        want.resolved_at,
-        want.cancelled_at,
-        want.provider_id,
-        want.reopen_count,
-    )
-    assert set(got["deadlines"]) == {"response", "resolution"}
-    for kind, (state, met_at, due_at) in got["deadlines"].items():
-        assert (state, met_at) == want.deadline_state(kind, due_at), kind
-    assert set(got["outcomes"].values()) == {"applied"}
-    return got
 
 
 def deliver(runtime: Runtime, messages: list[list[str]]) -> None:

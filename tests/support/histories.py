@@ -1,9 +1,9 @@
 """Lawful help-request histories as wire events, with what they mean computed independently.
 
 A history is what really happened to one case, in event-time order; the tests deliver it in
-order, shuffled, repeated, or through real workers, and compare what the service stored with
-:class:`Expected` (worked out here from the history alone, not by the code under test) and
-with each other.
+order, shuffled, repeated, or through real workers, and compare what the service stored
+(:func:`stored`) with :class:`Expected` (worked out here from the history alone, not by the
+code under test) and with each other.
 """
 
 from __future__ import annotations
@@ -13,6 +13,11 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+
+from sqlalchemy import Engine, select
+
+from models.db import transaction
+from models.tables import Case, Deadline, InboxEvent
 
 # The lifecycle a lawful history follows: what may happen next, by status. Cancelling or
 # re-assigning a resolved case is left out: without a reopen after it, it stays parked.
@@ -116,3 +121,46 @@ def history(
         events.append(event)
     expected = Expected(status, responded_at, resolved_at, cancelled_at, provider, reopens)
     return History(case_id, events, expected)
+
+
+def stored(engine: Engine, case_id: str) -> dict[str, Any]:
+    """What the service holds about a case, comparable across case ids."""
+    with transaction(engine) as s:
+        case = s.get(Case, case_id)
+        assert case is not None, f"case {case_id} was not stored"
+        deadlines = s.scalars(select(Deadline).where(Deadline.case_id == case_id)).all()
+        inbox = s.scalars(select(InboxEvent).where(InboxEvent.case_id == case_id)).all()
+        return {
+            "case": (
+                case.status,
+                case.responded_at,
+                case.resolved_at,
+                case.cancelled_at,
+                case.provider_id,
+                case.reopen_count,
+            ),
+            "deadlines": {d.kind: (d.state, d.met_at, d.due_at) for d in deadlines},
+            # Keyed by the step number of the event id "<case_id>-<step>".
+            "outcomes": {e.event_id.rsplit("-", 1)[1]: e.outcome for e in inbox},
+            "copies": {e.event_id.rsplit("-", 1)[1]: e.duplicates + 1 for e in inbox},
+        }
+
+
+def assert_means_its_history(engine: Engine, hist: History) -> dict[str, Any]:
+    """Check the stored case against what its history means; return what is stored."""
+    got = stored(engine, hist.case_id)
+    want = hist.expected
+    assert got["case"] == (
+        want.status,
+        want.responded_at,
+        want.resolved_at,
+        want.cancelled_at,
+        want.provider_id,
+        want.reopen_count,
+    ), hist.case_id
+    assert set(got["deadlines"]) == {"response", "resolution"}
+    for kind, (state, met_at, due_at) in got["deadlines"].items():
+        assert (state, met_at) == want.deadline_state(kind, due_at), (hist.case_id, kind)
+    assert set(got["outcomes"].values()) == {"applied"}, got["outcomes"]
+    assert len(got["outcomes"]) == len(hist.events)
+    return got
