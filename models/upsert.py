@@ -10,12 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 
-def insert_new(session: Session, entity: Any, index_elements: list[str]) -> Any:
+def dialect_name(db: Session | Connection) -> str:
+    """``postgresql`` or ``sqlite``: the database behind a session or a connection."""
+    return db.dialect.name if isinstance(db, Connection) else db.get_bind().dialect.name
+
+
+def insert_new(db: Session | Connection, entity: Any, index_elements: list[str]) -> Any:
     """An insert of ``entity`` that skips rows clashing on the unique ``index_elements``."""
-    if session.get_bind().dialect.name == "postgresql":
+    if dialect_name(db) == "postgresql":
         return postgresql.insert(entity).on_conflict_do_nothing(index_elements=index_elements)
     return sqlite.insert(entity).on_conflict_do_nothing(index_elements=index_elements)

@@ -27,10 +27,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import Engine, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, select, update
 
-from models.db import transaction
+from models.db import read_only
 from models.locks import lock_cases
 from models.tables import Breach, Compensation, OutboxMessage
 from models.upsert import insert_new
@@ -76,6 +75,22 @@ def retry_delay(
     return min(MAX_RETRY_DELAY, max(backoff, retry_after or 0.0))
 
 
+@dataclass(frozen=True)
+class _Owed:
+    """The compensation as loaded, with the breach's due instant for the grant's reason."""
+
+    id: int
+    breach_id: int
+    case_id: str
+    kind: str
+    account: str
+    points: int
+    idempotency_key: str
+    status: str
+    attempts: int
+    due_at: datetime
+
+
 def compensate(
     engine: Engine,
     issuer: PointsIssuer,
@@ -89,148 +104,155 @@ def compensate(
     2. Ask the points port to pay, outside any transaction.
     3. Record the outcome (see the module docstring) in one transaction under the case's
        lock, the one ingest takes before it contests a breach.
+
+    Core connections rather than ORM sessions: this runs once per payment, and the ORM's
+    per-object bookkeeping would cost more than the statements themselves.
     """
-    with transaction(engine) as session:
-        row = session.execute(
-            select(Compensation, Breach.due_at)
+    with read_only(engine).begin() as conn:  # a read: no write lock on SQLite
+        row = conn.execute(
+            select(
+                Compensation.id, Compensation.breach_id, Compensation.case_id,
+                Compensation.kind, Compensation.account, Compensation.points,
+                Compensation.idempotency_key, Compensation.status, Compensation.attempts,
+                Breach.due_at,
+            )
             .join(Breach, Breach.id == Compensation.breach_id)
             .where(Compensation.id == compensation_id)
         ).one_or_none()
     if row is None:
         return CompensationOutcome(compensation_id, "missing", "no such compensation")
-    comp: Compensation = row[0]
-    if comp.status != "pending":
-        return CompensationOutcome(compensation_id, "skipped", f"already {comp.status}")
+    owed = _Owed(**row._asdict())
+    if owed.status != "pending":
+        return CompensationOutcome(compensation_id, "skipped", f"already {owed.status}")
     request = IssueRequest(
-        account=comp.account,
-        points=comp.points,
-        idempotency_key=comp.idempotency_key,
-        reason=f"一键求助违约金: case {comp.case_id} {comp.kind} promise broken "
-        f"(due {row[1].isoformat()})",
-        case_id=comp.case_id,
-        kind=comp.kind,
+        account=owed.account,
+        points=owed.points,
+        idempotency_key=owed.idempotency_key,
+        reason=f"一键求助违约金: case {owed.case_id} {owed.kind} promise broken "
+        f"(due {owed.due_at.isoformat()})",
+        case_id=owed.case_id,
+        kind=owed.kind,
     )
     try:
         result = issuer.issue(request)
     except RetryableIssueError as exc:
-        return _record_retry(engine, comp, exc, clock(), redispatch_after)
+        return _record_retry(engine, owed, exc, clock(), redispatch_after)
     except RejectedIssueError as exc:
-        return _record_failure(engine, comp, exc.reason, clock())
-    return _record_issue(engine, comp, result, clock())
+        return _record_failure(engine, owed, exc.reason, clock())
+    return _record_issue(engine, owed, result, clock())
 
 
 def _record_issue(
-    engine: Engine, comp: Compensation, result: IssueResult, now: datetime
+    engine: Engine, owed: _Owed, result: IssueResult, now: datetime
 ) -> CompensationOutcome:
-    with transaction(engine) as session:
-        lock_cases(session, [comp.case_id])
+    with engine.begin() as conn:
+        lock_cases(conn, [owed.case_id])
         # "failed" too: an earlier refusal followed by a payment (an operator's retry racing a
         # late reply) still means the consumer was paid.
         issued = _conditional_update(
-            session, comp.id, ("pending", "failed"),
+            conn, owed.id, ("pending", "failed"),
             status="issued", issued_at=now, reference=result.reference,
             attempts=Compensation.attempts + 1, next_attempt_at=None,
         )
         if issued:
-            session.execute(
+            conn.execute(
                 update(Breach)
-                .where(Breach.id == comp.breach_id, Breach.status == "open")
+                .where(Breach.id == owed.breach_id, Breach.status == "open")
                 .values(status="settled")
             )
-            _announce(session, comp, "compensation.issued", now,
+            _announce(conn, owed, "compensation.issued", now,
                       reference=result.reference, issued_at=now.isoformat())
-            log.info("case %s: %s compensation %s issued, %d points to %s (%s)", comp.case_id,
-                     comp.kind, comp.id, comp.points, comp.account, result.status)
-            return CompensationOutcome(comp.id, "issued", result.status)
+            log.info("case %s: %s compensation %s issued, %d points to %s (%s)", owed.case_id,
+                     owed.kind, owed.id, owed.points, owed.account, result.status)
+            return CompensationOutcome(owed.id, "issued", result.status)
         # Late evidence cancelled it while the points were being paid: keep both facts.
         flagged = _conditional_update(
-            session, comp.id, ("cancelled",),
+            conn, owed.id, ("cancelled",),
             status="review", issued_at=now, reference=result.reference,
             attempts=Compensation.attempts + 1, next_attempt_at=None,
             last_error=f"points were issued ({result.reference or result.status}) after the "
             "breach was contested and the compensation cancelled; review",
         )
         if flagged:
-            _announce(session, comp, "compensation.review", now, reference=result.reference)
+            _announce(conn, owed, "compensation.review", now, reference=result.reference)
             log.warning("case %s: %s compensation %s paid after it was cancelled; flagged for "
-                        "review", comp.case_id, comp.kind, comp.id)
-            return CompensationOutcome(comp.id, "review", "issued after cancellation")
-    return CompensationOutcome(comp.id, "skipped", "already recorded by another attempt")
+                        "review", owed.case_id, owed.kind, owed.id)
+            return CompensationOutcome(owed.id, "review", "issued after cancellation")
+    return CompensationOutcome(owed.id, "skipped", "already recorded by another attempt")
 
 
 def _record_retry(
     engine: Engine,
-    comp: Compensation,
+    owed: _Owed,
     error: RetryableIssueError,
     now: datetime,
     redispatch_after: timedelta,
 ) -> CompensationOutcome:
-    delay = retry_delay(comp.attempts + 1, error.retry_after)
-    with transaction(engine) as session:
+    delay = retry_delay(owed.attempts + 1, error.retry_after)
+    with engine.begin() as conn:
         # Dispatched again by the scheduler only if this retry is lost too.
         pending = _conditional_update(
-            session, comp.id, ("pending",),
+            conn, owed.id, ("pending",),
             attempts=Compensation.attempts + 1, last_error=error.reason,
             next_attempt_at=now + timedelta(seconds=delay) + redispatch_after,
         )
     if not pending:
-        return CompensationOutcome(comp.id, "skipped", "no longer pending")
+        return CompensationOutcome(owed.id, "skipped", "no longer pending")
     log.warning("case %s: %s compensation %s not issued yet (%s); retry in %.1f s",
-                comp.case_id, comp.kind, comp.id, error.reason, delay)
-    return CompensationOutcome(comp.id, "retry", error.reason, retry_in=delay)
+                owed.case_id, owed.kind, owed.id, error.reason, delay)
+    return CompensationOutcome(owed.id, "retry", error.reason, retry_in=delay)
 
 
 def _record_failure(
-    engine: Engine, comp: Compensation, reason: str, now: datetime
+    engine: Engine, owed: _Owed, reason: str, now: datetime
 ) -> CompensationOutcome:
-    with transaction(engine) as session:
+    with engine.begin() as conn:
         failed = _conditional_update(
-            session, comp.id, ("pending",),
+            conn, owed.id, ("pending",),
             status="failed", attempts=Compensation.attempts + 1, last_error=reason,
             next_attempt_at=None,
         )
         if failed:
             # The attempt number keeps the id stable per failure and distinct across retries.
-            _announce(session, comp, "compensation.failed", now, reason=reason,
-                      suffix=f":{comp.attempts + 1}")
+            _announce(conn, owed, "compensation.failed", now, reason=reason,
+                      suffix=f":{owed.attempts + 1}")
     if not failed:
-        return CompensationOutcome(comp.id, "skipped", "no longer pending")
-    log.error("case %s: %s compensation %s failed: %s", comp.case_id, comp.kind, comp.id, reason)
-    return CompensationOutcome(comp.id, "failed", reason)
+        return CompensationOutcome(owed.id, "skipped", "no longer pending")
+    log.error("case %s: %s compensation %s failed: %s", owed.case_id, owed.kind, owed.id, reason)
+    return CompensationOutcome(owed.id, "failed", reason)
 
 
 def _conditional_update(
-    session: Session, compensation_id: int, statuses: tuple[str, ...], **values: Any
+    conn: Connection, compensation_id: int, statuses: tuple[str, ...], **values: Any
 ) -> bool:
-    changed = session.scalars(
+    changed = conn.execute(
         update(Compensation)
         .where(Compensation.id == compensation_id, Compensation.status.in_(statuses))
         .values(**values)
-        .returning(Compensation.id),
-        execution_options={"synchronize_session": False},
-    ).all()
-    return bool(changed)
+        .returning(Compensation.id)
+    ).first()
+    return changed is not None
 
 
 def _announce(
-    session: Session, comp: Compensation, topic: str, now: datetime, suffix: str = "",
-    **fields: Any,
+    conn: Connection, owed: _Owed, topic: str, now: datetime, suffix: str = "", **fields: Any
 ) -> None:
-    message_id = f"{topic}:{comp.idempotency_key}{suffix}"
+    message_id = f"{topic}:{owed.idempotency_key}{suffix}"
     payload = {
         "message_id": message_id,
-        "case_id": comp.case_id,
-        "kind": comp.kind,
-        "compensation_id": comp.id,
-        "account": comp.account,
-        "points": comp.points,
-        "idempotency_key": comp.idempotency_key,
+        "case_id": owed.case_id,
+        "kind": owed.kind,
+        "compensation_id": owed.id,
+        "account": owed.account,
+        "points": owed.points,
+        "idempotency_key": owed.idempotency_key,
         **fields,
     }
-    session.execute(
-        insert_new(session, OutboxMessage, ["message_id"]),
-        [{"message_id": message_id, "topic": topic, "case_id": comp.case_id,
-          "payload": payload, "created_at": now, "attempts": 0}],
+    conn.execute(
+        insert_new(conn, OutboxMessage, ["message_id"]).values(
+            message_id=message_id, topic=topic, case_id=owed.case_id, payload=payload,
+            created_at=now, attempts=0,
+        )
     )
 
 

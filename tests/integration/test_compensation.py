@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
-from models.case_state import DeadlineEffect
 from models.db import transaction
 from models.ops import CompensationNotRetryableError, retry_compensation
 from models.tables import Breach, Compensation, Deadline, LedgerEntry, OutboxMessage

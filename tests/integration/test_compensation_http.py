@@ -29,7 +29,8 @@ def utcnow() -> datetime:
 
 def test_every_compensation_is_issued_exactly_once(engine: Engine) -> None:
     seed_cases(engine, CASES, DUE)
-    ids = sweep(engine, DUE + timedelta(minutes=5), "s1", 1000, timedelta(seconds=60)).compensation_ids
+    swept = sweep(engine, DUE + timedelta(minutes=5), "s1", 1000, timedelta(seconds=60))
+    ids = swept.compensation_ids
     assert len(ids) == CASES
     todo: queue.Queue[int] = queue.Queue()
     for cid in ids:

@@ -14,7 +14,6 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from models.db import transaction
 from models.tables import LedgerEntry
 from models.upsert import insert_new
 from worker.points.port import (
@@ -45,27 +44,27 @@ class LedgerPointsIssuer:
            under the same key → RejectedIssueError (a bug upstream, never paid twice).
         """
         try:
-            with transaction(self.engine) as session:
-                inserted = session.execute(
-                    insert_new(session, LedgerEntry, ["idempotency_key"]).returning(LedgerEntry.id),
-                    [
-                        {
-                            "idempotency_key": request.idempotency_key,
-                            "account": request.account,
-                            "points": request.points,
-                            "reason": request.reason,
-                            "case_id": request.case_id,
-                            "kind": request.kind,
-                            "issued_at": self._clock(),
-                        }
-                    ],
+            # A Core connection, not an ORM session: this is the hot path of every payment.
+            with self.engine.begin() as conn:
+                inserted = conn.execute(
+                    insert_new(conn, LedgerEntry, ["idempotency_key"])
+                    .values(
+                        idempotency_key=request.idempotency_key,
+                        account=request.account,
+                        points=request.points,
+                        reason=request.reason,
+                        case_id=request.case_id,
+                        kind=request.kind,
+                        issued_at=self._clock(),
+                    )
+                    .returning(LedgerEntry.id)
                 ).scalar_one_or_none()
                 if inserted is not None:
                     return IssueResult("issued", _reference(inserted))
-                earlier = session.scalars(
-                    select(LedgerEntry).where(
-                        LedgerEntry.idempotency_key == request.idempotency_key
-                    )
+                earlier = conn.execute(
+                    select(LedgerEntry.id, LedgerEntry.account, LedgerEntry.points,
+                           LedgerEntry.case_id, LedgerEntry.kind)
+                    .where(LedgerEntry.idempotency_key == request.idempotency_key)
                 ).one()
         except (IntegrityError, DataError) as exc:
             # The row itself is unacceptable (e.g. a value too long): asking again cannot help.

@@ -1,0 +1,62 @@
+"""Evidence applied while the sweeper judges the same deadline: one of them waits for the
+other (the per-case lock on Postgres, the single writer on SQLite), so a deadline met by a
+response is never also recorded as breached."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine, func, select, text
+
+from models.case_state import DeadlineEffect
+from models.db import transaction
+from models.locks import case_lock_key, lock_cases
+from models.tables import Breach, Deadline
+from scheduler.sweeper import SweepResult, sweep
+from tests.support.seed import seed_cases
+from worker.evidence import apply_effect
+
+DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+NOW = DUE + timedelta(minutes=2, seconds=1)  # past judge_at: the sweeper is judging it now
+
+
+def waiting_for_a_lock(engine: Engine) -> bool:
+    if engine.dialect.name != "postgresql":
+        time.sleep(0.5)  # SQLite: the sweeper is blocked in BEGIN IMMEDIATE by then
+        return True
+    with engine.connect() as conn:
+        return bool(conn.scalar(text(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+        )))
+
+
+def test_a_response_applied_during_the_sweep_is_not_also_a_breach(engine: Engine) -> None:
+    [case_id] = seed_cases(engine, 1, DUE)
+    results: list[SweepResult] = []
+    sweeper = threading.Thread(
+        target=lambda: results.append(sweep(engine, NOW, "s1", 10, timedelta(seconds=60)))
+    )
+    with transaction(engine) as session:  # ingest, mid-event, holding the case
+        lock_cases(session, [case_id])
+        deadline = session.scalars(select(Deadline)).one()
+        sweeper.start()
+        deadline_wait = time.monotonic() + 10
+        while not waiting_for_a_lock(engine):
+            assert time.monotonic() < deadline_wait, "the sweeper never waited for the case"
+            time.sleep(0.02)
+        # The response occurred in time; its message arrived after judge_at, before judgement.
+        apply_effect(session, deadline, DeadlineEffect("response", "met", DUE), NOW)
+    sweeper.join(timeout=30)
+    assert results and results[0].breaches == ()
+    with transaction(engine) as session:
+        assert session.scalars(select(Deadline.state)).one() == "met"
+        assert session.scalar(select(func.count()).select_from(Breach)) == 0
+
+
+def test_lock_keys_are_stable() -> None:
+    # Ingest and the sweeper, in any process, must agree on the key of a case.
+    assert case_lock_key("H20261126001") == case_lock_key("H20261126001")
+    assert case_lock_key("H1") != case_lock_key("H2")
+    assert -(2**63) <= case_lock_key("一键求助") < 2**63
