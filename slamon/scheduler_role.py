@@ -1,27 +1,78 @@
-"""The scheduler process: wiring for the sweeper loop (scheduler/ holds the logic)."""
+"""The scheduler process: wires the sweeper loop (scheduler/) to Celery, Redis and webhooks."""
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
+import socket
 import threading
+import uuid
+from datetime import timedelta
 
+import redis
+
+from models.db import engine_for
+from scheduler.loop import LoopConfig, SchedulerLoop
 from slamon.bootstrap import build_runtime, configure_celery, configure_logging
-from slamon.settings import Settings
+from slamon.settings import NoBrokerError, Settings
+from worker.app import app as celery_app
+from worker.outbox import Publisher, relay_outbox
+from worker.publishers import RedisStreamPublisher, WebhookPublisher
+from worker.runtime import Runtime
 
 log = logging.getLogger("slamon.scheduler")
 
 
+def claimer_id() -> str:
+    """Unique per process (a restarted scheduler must not inherit its predecessor's leases)."""
+    return f"{socket.gethostname()[:40]}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def build_loop(settings: Settings, runtime: Runtime) -> SchedulerLoop:
+    config = LoopConfig(
+        claimer=claimer_id(),
+        batch=settings.sweep_batch,
+        lease=timedelta(seconds=settings.claim_lease_seconds),
+        redispatch_after=timedelta(seconds=settings.compensation_redispatch_seconds),
+    )
+    publishers = _publishers(settings)
+    engine = engine_for(settings.database)
+
+    def dispatch(compensation_id: int) -> None:
+        celery_app.send_task("sla.compensate", args=[compensation_id])
+
+    def relay() -> int:
+        return relay_outbox(engine, publishers, runtime.now, batch=settings.sweep_batch).published
+
+    return SchedulerLoop(engine, config, runtime.now, dispatch, relay)
+
+
+def _publishers(settings: Settings) -> list[Publisher]:
+    publishers: list[Publisher] = [
+        RedisStreamPublisher(redis.Redis.from_url(settings.broker), settings.outbound_stream)
+    ]
+    if settings.webhook_urls:
+        assert settings.webhook_secret is not None  # enforced by Settings
+        publishers.append(
+            WebhookPublisher([str(u) for u in settings.webhook_urls], settings.webhook_secret)
+        )
+    return publishers
+
+
 def run_scheduler_role(settings: Settings) -> int:
     configure_logging(settings)
-    build_runtime(settings)
-    configure_celery(settings)
+    runtime = build_runtime(settings)
+    try:
+        configure_celery(settings)
+        loop = build_loop(settings, runtime)
+    except NoBrokerError as exc:
+        log.error("%s", exc)
+        return 2
     stop = threading.Event()
     # SIGTERM sets a flag; the loop finishes its step and exits (no half-written sweep).
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    log.info("scheduler started (interval %.1fs)", settings.scheduler_interval_seconds)
-    while not stop.wait(settings.scheduler_interval_seconds):
-        pass  # the sweeper is wired in by the timers change
+    loop.run(stop, settings.scheduler_interval_seconds)
     log.info("scheduler stopped")
     return 0

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     scheduler_interval_seconds: float = Field(1.0, gt=0, le=60)
     sweep_batch: int = Field(1000, ge=1, le=100_000)
     claim_lease_seconds: float = Field(60.0, gt=0)
+    compensation_redispatch_seconds: float = Field(
+        120.0, ge=10, le=3600,
+        description="A pending compensation untouched this long has lost its task; dispatch again.",
+    )
 
     points_adapter: Literal["ledger", "http"] = "ledger"
     points_url: HttpUrl | None = None
@@ -79,6 +83,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SLAMON_POINTS_ADAPTER=http needs SLAMON_POINTS_URL and SLAMON_POINTS_SECRET"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _webhooks_need_secret(self) -> Settings:
+        # Receivers must be able to tell our events from forgeries: no unsigned webhooks.
+        if self.webhook_urls and not self.webhook_secret:
+            raise ValueError("SLAMON_WEBHOOK_URLS needs SLAMON_WEBHOOK_SECRET to sign the calls")
         return self
 
     # -- derived values ------------------------------------------------------------------

@@ -1,0 +1,35 @@
+"""Compensation workers as separate processes for replica tests: each runs the compensation
+service (the function the Celery task calls) against the ledger, for the ids it is sent.
+
+Processes rather than threads so that the Python work of paying runs on every core, as it
+does with Celery's prefork pool; spawned, so no connection pool crosses a fork.
+"""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import queue
+from datetime import UTC, datetime
+from multiprocessing.synchronize import Event
+
+from models.db import create_db_engine
+from worker.compensation import compensate
+from worker.points.ledger import LedgerPointsIssuer
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def run_worker(
+    database_url: str, todo: mp.Queue[int], outcomes: mp.Queue[str], stop: Event
+) -> None:
+    engine = create_db_engine(database_url)
+    issuer = LedgerPointsIssuer(engine)
+    while not stop.is_set():
+        try:
+            compensation_id = todo.get(timeout=0.1)
+        except queue.Empty:
+            continue
+        outcomes.put(compensate(engine, issuer, compensation_id, _utcnow).status)
+    engine.dispose()
