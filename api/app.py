@@ -21,6 +21,7 @@ from api.auth import token_role_checker
 from api.dashboard import dashboard_router
 from api.dead_letters import dead_letters_router
 from api.metrics import render_metrics
+from api.ops import ops_router
 from models.db import create_db_engine, transaction
 from models.event_fields import ID_PATTERN, json_type
 from models.events import EventError, HelpEvent, parse_event
@@ -100,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if view is None:
             raise HTTPException(404, detail={"error": f"no case {case_id!r}"})
         return view
+
+    app.include_router(ops_router(engine, require))
 
     @app.get("/metrics")
     def metrics() -> Response:

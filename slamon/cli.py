@@ -7,7 +7,18 @@ from pathlib import Path
 
 import click
 
-from slamon.commands import calendar, case, dead_letters, deadline, policy, roles, schema, send
+from slamon.commands import (
+    breaches,
+    calendar,
+    case,
+    compensations,
+    dead_letters,
+    deadline,
+    policy,
+    roles,
+    schema,
+    send,
+)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -47,6 +58,8 @@ for _command in (
     calendar.command,
     policy.command,
     schema.command,
+    breaches.command,
+    compensations.command,
 ):
     main.add_command(_command)
 main.add_command(dead_letters.command)

@@ -1,0 +1,136 @@
+"""What operators ask of breaches and compensations: the JSON that ``slamon breaches``,
+``slamon compensations`` and ``/v1/breaches``, ``/v1/compensations`` return, and the retry of
+a failed compensation.
+
+Lists are newest first and bounded by ``limit``; instants are printed in ``zone``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, tzinfo
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from models.tables import Breach, Compensation
+from models.views import UTC_ZONE, iso
+
+BREACH_STATUSES = ("open", "settled", "contested")
+COMPENSATION_STATUSES = ("pending", "issued", "failed", "cancelled", "review")
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+
+
+class CompensationNotFoundError(LookupError):
+    """No compensation has this id."""
+
+
+class CompensationNotRetryableError(ValueError):
+    """Only a failed compensation can be retried; the message says what state it is in."""
+
+
+def breaches_view(
+    session: Session,
+    *,
+    since: datetime | None = None,
+    kind: str | None = None,
+    status: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    zone: tzinfo = UTC_ZONE,
+) -> list[dict[str, Any]]:
+    """Breaches detected at or after ``since`` (all if None), of ``kind``/``status`` if given."""
+    query = (
+        select(Breach, Compensation.id, Compensation.status)
+        .outerjoin(Compensation, Compensation.breach_id == Breach.id)
+        .order_by(Breach.detected_at.desc(), Breach.id.desc())
+        .limit(_bounded(limit))
+    )
+    if since is not None:
+        query = query.where(Breach.detected_at >= since)
+    if kind is not None:
+        query = query.where(Breach.kind == kind)
+    if status is not None:
+        query = query.where(Breach.status == status)
+    return [
+        {
+            "id": breach.id,
+            "case_id": breach.case_id,
+            "kind": breach.kind,
+            "policy": breach.policy_id,
+            "due_at": iso(breach.due_at, zone),
+            "judge_at": iso(breach.judge_at, zone),
+            "detected_at": iso(breach.detected_at, zone),
+            "points": breach.points,
+            "status": breach.status,
+            "reason": breach.reason,
+            "evidence_at": iso(breach.evidence_at, zone),
+            "compensation": (
+                {"id": compensation_id, "status": compensation_status}
+                if compensation_id is not None
+                else None
+            ),
+        }
+        for breach, compensation_id, compensation_status in session.execute(query)
+    ]
+
+
+def compensations_view(
+    session: Session,
+    *,
+    status: str | None = None,
+    limit: int = DEFAULT_LIMIT,
+    zone: tzinfo = UTC_ZONE,
+) -> list[dict[str, Any]]:
+    """Compensations with ``status`` (all if None), newest first."""
+    query = select(Compensation).order_by(Compensation.id.desc()).limit(_bounded(limit))
+    if status is not None:
+        query = query.where(Compensation.status == status)
+    return [compensation_view(c, zone) for c in session.scalars(query)]
+
+
+def compensation_view(comp: Compensation, zone: tzinfo = UTC_ZONE) -> dict[str, Any]:
+    return {
+        "id": comp.id,
+        "breach_id": comp.breach_id,
+        "case_id": comp.case_id,
+        "kind": comp.kind,
+        "account": comp.account,
+        "points": comp.points,
+        "status": comp.status,
+        "idempotency_key": comp.idempotency_key,
+        "attempts": comp.attempts,
+        "last_error": comp.last_error,
+        "reference": comp.reference,
+        "created_at": iso(comp.created_at, zone),
+        "next_attempt_at": iso(comp.next_attempt_at, zone),
+        "issued_at": iso(comp.issued_at, zone),
+    }
+
+
+def retry_compensation(
+    session: Session, compensation_id: int, now: datetime, zone: tzinfo = UTC_ZONE
+) -> dict[str, Any]:
+    """Put a failed compensation back to pending, due for dispatch at ``now``.
+
+    The scheduler dispatches pending compensations whose ``next_attempt_at`` has passed, so
+    the retry is sent within its next step; no broker is needed here. The idempotency key is
+    unchanged, so a grant the points service did record is never paid twice.
+    """
+    comp = session.get(Compensation, compensation_id, with_for_update=True)
+    if comp is None:
+        raise CompensationNotFoundError(f"no compensation {compensation_id}")
+    if comp.status != "failed":
+        raise CompensationNotRetryableError(
+            f"compensation {compensation_id} is {comp.status}; only a failed one can be retried"
+        )
+    comp.status = "pending"
+    comp.next_attempt_at = now
+    session.flush()
+    return compensation_view(comp, zone)
+
+
+def _bounded(limit: int) -> int:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}, got {limit}")
+    return limit
