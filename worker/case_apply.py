@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -46,7 +47,7 @@ def apply_event(
         except PolicyError as exc:
             # No policy covers the opening instant: a configuration gap, not a bad event.
             return _finish(inbox, REJECTED, str(exc))
-        return _finish(inbox, APPLIED, None if case.monitored else case.not_monitored_reason)
+        return _finish(inbox, APPLIED, opening_detail(case.monitored, case.not_monitored_reason))
     if case is None:
         return _finish(inbox, PARKED, NOT_OPENED)
     return _apply_to_case(session, case, event, inbox, now)
@@ -82,7 +83,14 @@ def _finish(inbox: InboxEvent, outcome: str, detail: str | None) -> str:
     return outcome
 
 
-def _open_case(session: Session, policies: PolicySet, event: HelpOpened, now: datetime) -> Case:
+def opening_rows(
+    policies: PolicySet, event: HelpOpened, now: datetime
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The case row and its deadline rows that ``event`` opens, as column values.
+
+    The one mapping from an opening to rows, shared by the one-by-one path here and the bulk
+    path (:mod:`worker.bulk_open`). Raises PolicyError when no policy covers ``opened_at``.
+    """
     facts = CaseFacts(
         opened_at=event.occurred_at,
         category=event.category,
@@ -91,41 +99,53 @@ def _open_case(session: Session, policies: PolicySet, event: HelpOpened, now: da
         item_price=event.item_price,
     )
     plan = plan_case(facts, policies, now)
-    case = Case(
-        case_id=event.case_id,
-        monitored=plan.monitored,
-        not_monitored_reason=plan.reason,
-        policy_id=plan.policy_id,
-        opened_at=event.occurred_at,
-        order_id=event.order_id,
-        buyer_account=event.buyer_account,
-        merchant_id=event.merchant_id,
-        city=event.city,
-        category=event.category,
-        services=list(event.services),
-        item_price=event.item_price,
-        created_at=now,
-        reopen_count=0,
-        last_event_at=event.occurred_at,
-        updated_at=now,
-    )
-    _store_state(case, initial(event))
-    session.add(case)
-    session.add_all(
-        Deadline(
-            case_id=case.case_id,
-            kind=planned.kind,
-            clock=planned.clock,
-            policy_id=plan.policy_id,
-            due_at=planned.due_at,
-            at_risk_at=planned.at_risk_at,
-            judge_at=planned.judge_at,
-            points=planned.points,
-            state="pending",
-            at_risk_sent=False,
-        )
+    case = {
+        "case_id": event.case_id,
+        "monitored": plan.monitored,
+        "not_monitored_reason": plan.reason,
+        "policy_id": plan.policy_id,
+        "opened_at": event.occurred_at,
+        "order_id": event.order_id,
+        "buyer_account": event.buyer_account,
+        "merchant_id": event.merchant_id,
+        "city": event.city,
+        "category": event.category,
+        "services": list(event.services),
+        "item_price": event.item_price,
+        "created_at": now,
+        "reopen_count": 0,
+        "last_event_at": event.occurred_at,
+        "updated_at": now,
+        **_state_columns(initial(event)),
+    }
+    deadlines = [
+        {
+            "case_id": event.case_id,
+            "kind": planned.kind,
+            "clock": planned.clock,
+            "policy_id": plan.policy_id,
+            "due_at": planned.due_at,
+            "at_risk_at": planned.at_risk_at,
+            "judge_at": planned.judge_at,
+            "points": planned.points,
+            "state": "pending",
+            "at_risk_sent": False,
+        }
         for planned in plan.deadlines
-    )
+    ]
+    return case, deadlines
+
+
+def opening_detail(monitored: bool, not_monitored_reason: str | None) -> str | None:
+    """The inbox detail of an applied opening: why the case is not monitored, if it is not."""
+    return None if monitored else not_monitored_reason
+
+
+def _open_case(session: Session, policies: PolicySet, event: HelpOpened, now: datetime) -> Case:
+    case_row, deadline_rows = opening_rows(policies, event, now)
+    case = Case(**case_row)
+    session.add(case)
+    session.add_all(Deadline(**row) for row in deadline_rows)
     return case
 
 
@@ -174,15 +194,23 @@ def _load_state(case: Case) -> CaseState:
     )
 
 
-def _store_state(case: Case, state: CaseState) -> None:
-    case.status = state.status
-    case.responded_at = state.responded_at
-    case.resolved_at = state.resolved_at
-    case.cancelled_at = state.cancelled_at
-    case.provider_id = state.provider_id
-    case.reopen_count = state.reopen_count
+def _state_columns(state: CaseState) -> dict[str, Any]:
+    columns: dict[str, Any] = {
+        "status": state.status,
+        "responded_at": state.responded_at,
+        "resolved_at": state.resolved_at,
+        "cancelled_at": state.cancelled_at,
+        "provider_id": state.provider_id,
+        "reopen_count": state.reopen_count,
+        "assigned_at": state.assigned_at,
+        "reopened_at": state.reopened_at,
+        "last_resolved_at": state.last_resolved_at,
+    }
     if state.merchant_id is not None:
-        case.merchant_id = state.merchant_id
-    case.assigned_at = state.assigned_at
-    case.reopened_at = state.reopened_at
-    case.last_resolved_at = state.last_resolved_at
+        columns["merchant_id"] = state.merchant_id
+    return columns
+
+
+def _store_state(case: Case, state: CaseState) -> None:
+    for name, value in _state_columns(state).items():
+        setattr(case, name, value)

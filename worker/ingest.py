@@ -8,8 +8,11 @@ its own savepoint (:func:`ingest_in_session`):
   2. Take the locks of the batch's cases, in key order (:mod:`models.locks`), so two workers
      never interleave one case and two batches cannot deadlock. Then find which event ids the
      inbox already holds and which cases have parked events, one query each for the batch.
-  3. For each event, in ``occurred_at`` order: record it in the inbox keyed by ``event_id`` (a
-     second copy is counted as a duplicate and changes nothing), then apply it to its case
+  3. Openings that depend on nothing else (a new event id, a new case with nothing parked and
+     no other event in the batch) are recorded together, a few statements for the whole group
+     (:mod:`worker.bulk_open`), with the outcome the steps below would give each of them.
+     Each other event, in ``occurred_at`` order: record it in the inbox keyed by ``event_id``
+     (a second copy is counted as a duplicate and changes nothing), then apply it to its case
      (:mod:`worker.case_apply`): applied, parked (its case is not opened yet, or it is legal
      only once an earlier, late event arrives) or rejected with the reason. Evidence is
      judged by ``occurred_at`` whenever it arrives (:mod:`worker.evidence`).
@@ -47,6 +50,7 @@ from models.event_fields import json_type
 from models.events import EventError, HelpEvent, event_to_json, parse_event
 from models.locks import lock_cases
 from models.tables import DeadLetter, InboxEvent
+from worker.bulk_open import independent_openings, open_new_cases
 from worker.case_apply import APPLIED, PARKED, apply_event, retry_parked
 from worker.runtime import Runtime
 
@@ -174,6 +178,7 @@ def ingest_in_session(
             accepted.append((index, item))
     if accepted:
         batch = _prepare(session, runtime, now, source, [e for _, e in accepted])  # step 2
+        accepted = _open_in_bulk(batch, accepted, outcomes)  # step 3, independent openings
         for index, event in sorted(accepted, key=lambda pair: pair[1].occurred_at):
             outcomes[index] = _ingest_guarded(batch, event)  # steps 3-5
     return [o for o in outcomes if o is not None]
@@ -200,6 +205,27 @@ def _prepare(
             )
         )
     return batch
+
+
+def _open_in_bulk(
+    batch: _Batch, accepted: list[tuple[int, HelpEvent]], outcomes: list[IngestOutcome | None]
+) -> list[tuple[int, HelpEvent]]:
+    """Record the batch's independent openings in bulk; return the events left to apply."""
+    events = [event for _, event in accepted]
+    candidates = independent_openings(events, batch.known_ids, batch.parked_cases)
+    if not candidates:
+        return accepted
+    opened = open_new_cases(batch.session, batch.runtime.policies, candidates, batch.now)
+    batch.known_ids.update(opened)
+    rest: list[tuple[int, HelpEvent]] = []
+    for index, event in accepted:
+        if (done := opened.get(event.event_id)) is None:
+            rest.append((index, event))
+        else:
+            outcomes[index] = IngestOutcome(
+                event.event_id, event.case_id, done.outcome, done.detail
+            )
+    return rest
 
 
 def _ingest_guarded(batch: _Batch, event: HelpEvent) -> IngestOutcome:
