@@ -2,8 +2,9 @@
 
 A producer's batch is mostly openings of cases never seen before. One by one, each costs a
 savepoint, a case lookup and three INSERTs (six round trips and a flush of the unit of work);
-here a whole group costs one lookup and three multi-row INSERTs, which is what lets a batch
-ingest faster than Celery can run one no-op task per message (benchmarks/bench_ingest.py).
+here a whole group costs one lookup and one batched INSERT per table (an ``executemany``,
+pipelined by psycopg), which is what lets a batch ingest faster than Celery runs one no-op
+task per message (benchmarks/bench_ingest.py).
 
 The outcome is exactly what the one-by-one path (:func:`worker.case_apply.apply_event`) would
 record, because the rows come from the same function (:func:`worker.case_apply.opening_rows`)

@@ -1,0 +1,62 @@
+"""A Celery no-op task on its own app: the floor that ingest throughput is compared with.
+
+The app is built by the production factory (:func:`worker.app.create_app`), so it has the same
+serializer, ``acks_late``, prefetch, task events and dead-lettering consumer as the ingest
+worker; only the task and its queue differ. It lives here, not in ``worker/``, so that no
+production worker ever registers a benchmark task.
+
+Run a worker: ``python -m benchmarks.noop --broker URL [-c N] [--pool prefork] [-n NAME]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+
+from kombu import Queue
+
+from worker.app import create_app
+
+NOOP_TASK = "bench.noop"
+NOOP_QUEUE = "bench.noop"
+
+app = create_app()
+app.main = "slamon-bench"
+app.conf.update(
+    include=[],  # the production tasks stay out of this app
+    task_queues=[Queue(NOOP_QUEUE)],
+    task_default_queue=NOOP_QUEUE,
+    task_routes={NOOP_TASK: {"queue": NOOP_QUEUE}},
+)
+
+
+@app.task(name=NOOP_TASK, acks_late=True)
+def noop() -> None:
+    """Nothing: what is measured is Celery's own cost per message."""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run a worker for the no-op benchmark task.")
+    parser.add_argument("--broker", required=True, help="Redis URL, e.g. redis://host:6379/9")
+    parser.add_argument("-c", "--concurrency", type=int, default=2)
+    parser.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
+    parser.add_argument("--loglevel", default="WARNING")
+    parser.add_argument("-n", "--name", default=None, help="node name")
+    args = parser.parse_args(argv)
+    app.conf.broker_url = args.broker
+    # The same worker arguments as `slamon worker` (slamon/commands/roles.py).
+    app.worker_main(
+        [
+            "worker",
+            f"--queues={NOOP_QUEUE}",
+            f"--concurrency={args.concurrency}",
+            f"--pool={args.pool}",
+            f"--loglevel={args.loglevel}",
+            f"--hostname={args.name or f'bench-noop@{socket.gethostname()}'}",
+            "--task-events",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    main()
