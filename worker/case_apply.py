@@ -59,23 +59,31 @@ def retry_parked(session: Session, case_id: str, now: datetime) -> bool:
     1. Load the case's parked events, in ``occurred_at`` order.
     2. Apply each to the case as it stands (each one applied changes what the next one sees).
     3. If any was applied, start again at 1: an event that waited earlier in this round may be
-       legal now. Each such round leaves fewer events parked, so the loop ends.
+       legal now. Each such round leaves at least one event fewer parked, so there are at most
+       as many rounds as events parked at the start.
     """
     case = session.get(Case, case_id)
     if case is None:
         return True
-    while True:
-        parked = session.scalars(
+    parked = _parked(session, case_id)
+    for _ in range(len(parked)):
+        outcomes = [
+            _apply_to_case(session, case, parse_event(row.payload), row, now) for row in parked
+        ]
+        if APPLIED not in outcomes:
+            break
+        parked = _parked(session, case_id)
+    return bool(parked)
+
+
+def _parked(session: Session, case_id: str) -> list[InboxEvent]:
+    return list(
+        session.scalars(
             select(InboxEvent)
             .where(InboxEvent.case_id == case_id, InboxEvent.outcome == PARKED)
             .order_by(InboxEvent.occurred_at, InboxEvent.received_at, InboxEvent.event_id)
-        ).all()
-        applied = [
-            _apply_to_case(session, case, parse_event(row.payload), row, now) == APPLIED
-            for row in parked
-        ]
-        if not any(applied):
-            return len(applied) > 0
+        )
+    )
 
 
 def _finish(inbox: InboxEvent, outcome: str, detail: str | None) -> str:
