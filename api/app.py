@@ -22,7 +22,7 @@ from api.dashboard import dashboard_router
 from api.dead_letters import dead_letters_router
 from api.metrics import render_metrics
 from api.ops import ops_router
-from models.db import create_db_engine, transaction
+from models.db import create_db_engine, snapshot
 from models.event_fields import ID_PATTERN, json_type
 from models.events import EventError, HelpEvent, parse_event
 from models.views import case_view
@@ -96,7 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/v1/cases/{case_id}", dependencies=[Depends(require("read"))])
     def get_case(case_id: str) -> dict[str, Any]:
-        with transaction(engine) as session:
+        with snapshot(engine) as session:
             view = case_view(session, case_id, DISPLAY_ZONE)
         if view is None:
             raise HTTPException(404, detail={"error": f"no case {case_id!r}"})
