@@ -71,7 +71,8 @@ class RoleWorker:
 
     def tasks_done(self, task: str) -> int:
         """How many ``task`` messages the worker has accepted since it started."""
-        stats = self.control.control.inspect(destination=[self.node], timeout=5).stats() or {}
+        inspect = self.control.control.inspect(destination=[self.node], timeout=5, limit=1)
+        stats = inspect.stats() or {}
         return int(stats.get(self.node, {}).get("total", {}).get(task, 0))
 
     def tail(self, lines: int = 30) -> str:
