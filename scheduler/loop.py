@@ -7,12 +7,14 @@ A step, in order:
    step sweeps again at once: after downtime the backlog is worked off at full speed instead
    of one batch per interval, with each breach's ``detected_at`` read when it is judged.
 2. **At-risk** warnings (:mod:`scheduler.at_risk`).
-3. **Redispatch** pending compensations whose task was lost (:mod:`scheduler.redispatch`).
+3. **Redispatch** pending compensations whose task was lost (:mod:`scheduler.redispatch`);
+   while the injected ``backlog`` says tasks are still queued, only long-overdue ones.
 4. **Relay** the outbox (injected: publishing is the worker package's business).
 
-Everything Celery or Redis is injected (``dispatch``, ``relay``), so this module knows only
-the database. A failing sub-step is logged and the next one still runs; the loop never dies
-of a database restart or a broker outage, and the work left over is picked up next time.
+Everything Celery or Redis is injected (``dispatch``, ``relay``, ``backlog``), so this module
+knows only the database. A failing sub-step is logged and the next one still runs; the loop
+never dies of a database restart or a broker outage, and the work left over is picked up
+next time.
 """
 
 from __future__ import annotations
@@ -32,8 +34,15 @@ from scheduler.sweeper import sweep
 
 log = logging.getLogger("slamon.scheduler")
 
-Dispatch = Callable[[int], None]
+# Sends compensations to be paid, a chunk at a time (one task pays a chunk: one transaction
+# records all of its payments).
+Dispatch = Callable[[Sequence[int]], None]
 Relay = Callable[[], int]
+Backlog = Callable[[], int]
+
+# While compensation tasks wait in the queue, a pending compensation past its threshold is
+# more likely queued than lost: only rows this many thresholds overdue are dispatched again.
+BACKLOG_PATIENCE = 10
 
 
 @dataclass(frozen=True)
@@ -44,6 +53,7 @@ class LoopConfig:
     batch: int = 1000
     lease: timedelta = timedelta(seconds=60)
     redispatch_after: timedelta = timedelta(minutes=2)
+    dispatch_chunk: int = 100
     # Catch-up sweeps per step, so a huge backlog still lets the other sub-steps run.
     max_sweeps_per_step: int = 100
 
@@ -70,12 +80,14 @@ class SchedulerLoop:
         clock: Callable[[], datetime],
         dispatch: Dispatch,
         relay: Relay | None = None,
+        backlog: Backlog | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
         self.clock = clock
         self.dispatch = dispatch
         self.relay = relay
+        self.backlog = backlog
 
     def step(self, stop: threading.Event | None = None) -> StepReport:
         """One pass over the four sub-steps (see the module docstring)."""
@@ -117,8 +129,12 @@ class SchedulerLoop:
         report.at_risk = warn_at_risk(self.engine, self.clock(), self.config.batch).warned
 
     def _redispatch(self, report: StepReport) -> None:
+        now = self.clock()
+        due_by = now
+        if self.backlog is not None and self.backlog() > 0:
+            due_by = now - self.config.redispatch_after * (BACKLOG_PATIENCE - 1)
         ids = claim_for_dispatch(
-            self.engine, self.clock(), self.config.redispatch_after, self.config.batch
+            self.engine, now, self.config.redispatch_after, self.config.batch, due_by
         )
         if ids:
             log.warning("dispatching %d pending compensations again (task lost or retry due): %s",
@@ -126,9 +142,10 @@ class SchedulerLoop:
         report.redispatched = self._dispatch(ids)
 
     def _dispatch(self, compensation_ids: Sequence[int]) -> int:
-        for sent, compensation_id in enumerate(compensation_ids):
+        chunk = self.config.dispatch_chunk
+        for sent in range(0, len(compensation_ids), chunk):
             try:
-                self.dispatch(compensation_id)
+                self.dispatch(compensation_ids[sent : sent + chunk])
             except Exception as exc:  # the broker is down: the redispatch claim retries later
                 # Stop at the first failure: each further send would wait out its own retries.
                 log.warning("broker unavailable (%s): %d compensations not dispatched now, "

@@ -7,6 +7,10 @@ lost by the broker, a scheduler that died between commit and dispatch: each leav
 compensation whose ``next_attempt_at`` passes, and this claim hands it out again. Claiming
 pushes ``next_attempt_at`` forward first, so replicas never dispatch the same row together.
 A duplicate task is harmless anyway: the compensation task and the points port are idempotent.
+
+A burst (thousands of breaches at once) can leave tasks waiting in the queue longer than the
+threshold although none is lost; the scheduler then passes ``due_by`` far in the past (see
+:mod:`scheduler.loop`) so that only long-overdue rows are dispatched again meanwhile.
 """
 
 from __future__ import annotations
@@ -23,17 +27,22 @@ _PENDING = Compensation.status == literal_column("'pending'")
 
 
 def claim_for_dispatch(
-    engine: Engine, now: datetime, redispatch_after: timedelta, batch: int
+    engine: Engine,
+    now: datetime,
+    redispatch_after: timedelta,
+    batch: int,
+    due_by: datetime | None = None,
 ) -> list[int]:
     """Claim up to ``batch`` pending compensations due for (re)dispatch; their ids.
 
-    1. Pick pending rows with ``next_attempt_at <= now`` (index on status, next_attempt_at),
-       skipping rows another replica is claiming (:func:`models.claims.claim_rows`).
+    1. Pick pending rows with ``next_attempt_at <= due_by`` (``now`` by default; index on
+       status, next_attempt_at), skipping rows another replica is claiming
+       (:func:`models.claims.claim_rows`).
     2. Set ``next_attempt_at = now + redispatch_after`` on them.
     """
     due = (
         select(Compensation.id)
-        .where(_PENDING, Compensation.next_attempt_at <= now)
+        .where(_PENDING, Compensation.next_attempt_at <= (due_by or now))
         .order_by(Compensation.next_attempt_at)
         .limit(batch)
     )

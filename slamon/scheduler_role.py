@@ -8,6 +8,7 @@ import signal
 import socket
 import threading
 import uuid
+from collections.abc import Sequence
 from datetime import timedelta
 
 import redis
@@ -16,6 +17,7 @@ from models.db import engine_for
 from scheduler.loop import LoopConfig, SchedulerLoop
 from slamon.bootstrap import build_runtime, configure_celery, configure_logging
 from slamon.settings import NoBrokerError, Settings
+from worker.app import COMPENSATION_QUEUE
 from worker.app import app as celery_app
 from worker.outbox import Publisher, relay_outbox
 from worker.publishers import RedisStreamPublisher, WebhookPublisher
@@ -36,22 +38,27 @@ def build_loop(settings: Settings, runtime: Runtime) -> SchedulerLoop:
         lease=timedelta(seconds=settings.claim_lease_seconds),
         redispatch_after=timedelta(seconds=settings.compensation_redispatch_seconds),
     )
-    publishers = _publishers(settings)
+    client = redis.Redis.from_url(settings.broker)
+    publishers = _publishers(settings, client)
     engine = engine_for(settings.database)
 
-    def dispatch(compensation_id: int) -> None:
-        celery_app.send_task("sla.compensate", args=[compensation_id])
+    def dispatch(compensation_ids: Sequence[int]) -> None:
+        celery_app.send_task(
+            "sla.compensate_batch", args=[list(compensation_ids)], queue=COMPENSATION_QUEUE
+        )
 
     def relay() -> int:
         return relay_outbox(engine, publishers, runtime.now, batch=settings.sweep_batch).published
 
-    return SchedulerLoop(engine, config, runtime.now, dispatch, relay)
+    def backlog() -> int:
+        # Celery's Redis transport keeps a queue's ready messages in a list of its name.
+        return int(client.llen(COMPENSATION_QUEUE))
+
+    return SchedulerLoop(engine, config, runtime.now, dispatch, relay, backlog)
 
 
-def _publishers(settings: Settings) -> list[Publisher]:
-    publishers: list[Publisher] = [
-        RedisStreamPublisher(redis.Redis.from_url(settings.broker), settings.outbound_stream)
-    ]
+def _publishers(settings: Settings, client: redis.Redis) -> list[Publisher]:
+    publishers: list[Publisher] = [RedisStreamPublisher(client, settings.outbound_stream)]
     if settings.webhook_urls:
         assert settings.webhook_secret is not None  # enforced by Settings
         publishers.append(

@@ -1,4 +1,4 @@
-"""The compensation service: pay one breach's penalty in Tmall points, exactly once.
+"""The compensation service: pay breaches' penalties in Tmall points, exactly once.
 
 A compensation row is created pending by the sweeper, in the breach's transaction. This
 service pays it through the points port and records the outcome:
@@ -22,12 +22,12 @@ from __future__ import annotations
 import logging
 import os
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, literal_column, select, update
 
 from models.db import read_only
 from models.locks import lock_cases
@@ -37,6 +37,7 @@ from worker.points.backoff import backoff_delay
 from worker.points.port import (
     IssueRequest,
     IssueResult,
+    PointsError,
     PointsIssuer,
     RejectedIssueError,
     RetryableIssueError,
@@ -91,6 +92,44 @@ class _Owed:
     due_at: datetime
 
 
+# Every payment runs these; built once, they are found in SQLAlchemy's compiled cache instead
+# of being rebuilt and hashed again per call (the ORM-free hot path of the service).
+_LOAD = (
+    select(
+        Compensation.id, Compensation.breach_id, Compensation.case_id, Compensation.kind,
+        Compensation.account, Compensation.points, Compensation.idempotency_key,
+        Compensation.status, Compensation.attempts, Breach.due_at,
+    )
+    .join(Breach, Breach.id == Compensation.breach_id)
+    .where(Compensation.id.in_(bindparam("ids", expanding=True)))
+)
+_LOCK = (
+    select(Compensation.id, Compensation.status)
+    .where(Compensation.id.in_(bindparam("ids", expanding=True)))
+    .with_for_update()
+)
+_PAYABLE = ("pending", "failed")
+# "failed" too: an earlier refusal followed by a payment (an operator's retry racing a late
+# reply) still means the consumer was paid.
+_MARK_ISSUED = (
+    update(Compensation)
+    .where(
+        Compensation.id == bindparam("compensation_id"),
+        # Literals: an expanding IN parameter cannot be used with executemany.
+        Compensation.status.in_([literal_column(f"'{s}'") for s in _PAYABLE]),
+    )
+    .values(
+        status="issued", issued_at=bindparam("when"), reference=bindparam("grant_reference"),
+        attempts=Compensation.attempts + 1, next_attempt_at=None,
+    )
+)
+_SETTLE = (
+    update(Breach)
+    .where(Breach.id.in_(bindparam("breach_ids", expanding=True)), Breach.status == "open")
+    .values(status="settled")
+)
+
+
 def compensate(
     engine: Engine,
     issuer: PointsIssuer,
@@ -98,33 +137,81 @@ def compensate(
     clock: Callable[[], datetime],
     redispatch_after: timedelta = DEFAULT_REDISPATCH_AFTER,
 ) -> CompensationOutcome:
-    """Make one attempt at paying compensation ``compensation_id``.
+    """Make one attempt at paying compensation ``compensation_id`` (see :func:`compensate_many`)."""
+    return compensate_many(engine, issuer, [compensation_id], clock, redispatch_after)[0]
 
-    1. Load it; anything but ``pending`` (already issued, failed, cancelled) → ``skipped``.
-    2. Ask the points port to pay, outside any transaction.
-    3. Record the outcome (see the module docstring) in one transaction under the case's
-       lock, the one ingest takes before it contests a breach.
 
-    Core connections rather than ORM sessions: this runs once per payment, and the ORM's
-    per-object bookkeeping would cost more than the statements themselves.
+def compensate_many(
+    engine: Engine,
+    issuer: PointsIssuer,
+    compensation_ids: Sequence[int],
+    clock: Callable[[], datetime],
+    redispatch_after: timedelta = DEFAULT_REDISPATCH_AFTER,
+) -> list[CompensationOutcome]:
+    """Make one attempt at paying each compensation; one outcome per id, in order.
+
+    1. Load them in one read; an unknown id → ``missing``; anything but ``pending`` (issued,
+       failed, cancelled) → ``skipped``.
+    2. Ask the points port to pay each pending one, outside any transaction (all at once
+       when the adapter can: the ledger then commits the chunk once).
+    3. Record the payments in one transaction under the cases' locks (the ones ingest takes
+       before it contests a breach): mark ``issued`` those still payable, settle their
+       breaches, announce them; one cancelled meanwhile is flagged ``review``.
+    4. Record each retryable or refused one (the rare case) in a short transaction of its own.
+
+    Core connections rather than ORM sessions, and one transaction per batch for the common
+    outcome: this runs for every payment, and per-object bookkeeping or per-row commits would
+    cost more than the points call to the local ledger itself.
     """
     with read_only(engine).begin() as conn:  # a read: no write lock on SQLite
-        row = conn.execute(
-            select(
-                Compensation.id, Compensation.breach_id, Compensation.case_id,
-                Compensation.kind, Compensation.account, Compensation.points,
-                Compensation.idempotency_key, Compensation.status, Compensation.attempts,
-                Breach.due_at,
-            )
-            .join(Breach, Breach.id == Compensation.breach_id)
-            .where(Compensation.id == compensation_id)
-        ).one_or_none()
-    if row is None:
-        return CompensationOutcome(compensation_id, "missing", "no such compensation")
-    owed = _Owed(**row._asdict())
-    if owed.status != "pending":
-        return CompensationOutcome(compensation_id, "skipped", f"already {owed.status}")
-    request = IssueRequest(
+        rows = conn.execute(_LOAD, {"ids": list(compensation_ids)}).all()
+    loaded = {row.id: _Owed(**row._asdict()) for row in rows}
+    outcomes: dict[int, CompensationOutcome] = {}
+    payable: list[_Owed] = []
+    for compensation_id in dict.fromkeys(compensation_ids):
+        owed = loaded.get(compensation_id)
+        if owed is None:
+            outcomes[compensation_id] = CompensationOutcome(
+                compensation_id, "missing", "no such compensation")
+        elif owed.status != "pending":
+            outcomes[compensation_id] = CompensationOutcome(
+                compensation_id, "skipped", f"already {owed.status}")
+        else:
+            payable.append(owed)
+    paid: list[tuple[_Owed, IssueResult]] = []
+    for owed, result in zip(payable, _pay(issuer, [_request(o) for o in payable]), strict=True):
+        if isinstance(result, IssueResult):
+            paid.append((owed, result))
+        elif isinstance(result, RejectedIssueError):
+            outcomes[owed.id] = _record_failure(engine, owed, result.reason, clock())
+        else:  # retryable, or an error the port does not classify: ask again later
+            error = (result if isinstance(result, RetryableIssueError)
+                     else RetryableIssueError(f"{type(result).__name__}: {result}"))
+            outcomes[owed.id] = _record_retry(engine, owed, error, clock(), redispatch_after)
+    if paid:
+        outcomes.update(_record_paid(engine, paid, clock()))
+    return [outcomes[compensation_id] for compensation_id in compensation_ids]
+
+
+def _pay(issuer: PointsIssuer, requests: list[IssueRequest]) -> list[IssueResult | PointsError]:
+    """Each request's result or error: through ``issue_many`` when the adapter has one (the
+    ledger pays a whole chunk in one commit), else one call each, in order."""
+    if not requests:
+        return []
+    issue_many = getattr(issuer, "issue_many", None)
+    if issue_many is not None:
+        return cast(list[IssueResult | PointsError], issue_many(requests))
+    results: list[IssueResult | PointsError] = []
+    for request in requests:
+        try:
+            results.append(issuer.issue(request))
+        except PointsError as exc:
+            results.append(exc)
+    return results
+
+
+def _request(owed: _Owed) -> IssueRequest:
+    return IssueRequest(
         account=owed.account,
         points=owed.points,
         idempotency_key=owed.idempotency_key,
@@ -133,52 +220,60 @@ def compensate(
         case_id=owed.case_id,
         kind=owed.kind,
     )
-    try:
-        result = issuer.issue(request)
-    except RetryableIssueError as exc:
-        return _record_retry(engine, owed, exc, clock(), redispatch_after)
-    except RejectedIssueError as exc:
-        return _record_failure(engine, owed, exc.reason, clock())
-    return _record_issue(engine, owed, result, clock())
 
 
-def _record_issue(
-    engine: Engine, owed: _Owed, result: IssueResult, now: datetime
-) -> CompensationOutcome:
+def _record_paid(
+    engine: Engine, paid: list[tuple[_Owed, IssueResult]], now: datetime
+) -> dict[int, CompensationOutcome]:
+    outcomes: dict[int, CompensationOutcome] = {}
     with engine.begin() as conn:
-        lock_cases(conn, [owed.case_id])
-        # "failed" too: an earlier refusal followed by a payment (an operator's retry racing a
-        # late reply) still means the consumer was paid.
-        issued = _conditional_update(
-            conn, owed.id, ("pending", "failed"),
-            status="issued", issued_at=now, reference=result.reference,
-            attempts=Compensation.attempts + 1, next_attempt_at=None,
-        )
+        lock_cases(conn, {owed.case_id for owed, _ in paid})
+        # Rows locked and their status read now: the remote calls took time, and late
+        # evidence may have cancelled some meanwhile.
+        locked = conn.execute(_LOCK, {"ids": [owed.id for owed, _ in paid]})
+        statuses: dict[int, str] = {row.id: row.status for row in locked}
+        issued = [(o, r) for o, r in paid if statuses.get(o.id) in _PAYABLE]
         if issued:
-            conn.execute(
-                update(Breach)
-                .where(Breach.id == owed.breach_id, Breach.status == "open")
-                .values(status="settled")
-            )
-            _announce(conn, owed, "compensation.issued", now,
-                      reference=result.reference, issued_at=now.isoformat())
+            conn.execute(_MARK_ISSUED, [
+                {"compensation_id": o.id, "when": now, "grant_reference": r.reference}
+                for o, r in issued
+            ])
+            conn.execute(_SETTLE, {"breach_ids": [o.breach_id for o, _ in issued]})
+            _announce(conn, [
+                _message(o, "compensation.issued", now, reference=r.reference,
+                         issued_at=now.isoformat())
+                for o, r in issued
+            ])
+        for owed, result in issued:
             log.info("case %s: %s compensation %s issued, %d points to %s (%s)", owed.case_id,
                      owed.kind, owed.id, owed.points, owed.account, result.status)
-            return CompensationOutcome(owed.id, "issued", result.status)
-        # Late evidence cancelled it while the points were being paid: keep both facts.
-        flagged = _conditional_update(
-            conn, owed.id, ("cancelled",),
-            status="review", issued_at=now, reference=result.reference,
-            attempts=Compensation.attempts + 1, next_attempt_at=None,
-            last_error=f"points were issued ({result.reference or result.status}) after the "
-            "breach was contested and the compensation cancelled; review",
-        )
-        if flagged:
-            _announce(conn, owed, "compensation.review", now, reference=result.reference)
-            log.warning("case %s: %s compensation %s paid after it was cancelled; flagged for "
-                        "review", owed.case_id, owed.kind, owed.id)
-            return CompensationOutcome(owed.id, "review", "issued after cancellation")
-    return CompensationOutcome(owed.id, "skipped", "already recorded by another attempt")
+            outcomes[owed.id] = CompensationOutcome(owed.id, "issued", result.status)
+        for owed, result in paid:
+            if owed.id in outcomes:
+                continue
+            if statuses.get(owed.id) == "cancelled":
+                outcomes[owed.id] = _flag_review(conn, owed, result, now)
+            else:  # issued or flagged by a concurrent attempt at the same compensation
+                outcomes[owed.id] = CompensationOutcome(
+                    owed.id, "skipped", "already recorded by another attempt")
+    return outcomes
+
+
+def _flag_review(
+    conn: Connection, owed: _Owed, result: IssueResult, now: datetime
+) -> CompensationOutcome:
+    # Late evidence cancelled it while the points were being paid: keep both facts.
+    _conditional_update(
+        conn, owed.id, ("cancelled",),
+        status="review", issued_at=now, reference=result.reference,
+        attempts=Compensation.attempts + 1, next_attempt_at=None,
+        last_error=f"points were issued ({result.reference or result.status}) after the "
+        "breach was contested and the compensation cancelled; review",
+    )
+    _announce(conn, [_message(owed, "compensation.review", now, reference=result.reference)])
+    log.warning("case %s: %s compensation %s paid after it was cancelled; flagged for review",
+                owed.case_id, owed.kind, owed.id)
+    return CompensationOutcome(owed.id, "review", "issued after cancellation")
 
 
 def _record_retry(
@@ -214,8 +309,8 @@ def _record_failure(
         )
         if failed:
             # The attempt number keeps the id stable per failure and distinct across retries.
-            _announce(conn, owed, "compensation.failed", now, reason=reason,
-                      suffix=f":{owed.attempts + 1}")
+            _announce(conn, [_message(owed, "compensation.failed", now,
+                                      suffix=f":{owed.attempts + 1}", reason=reason)])
     if not failed:
         return CompensationOutcome(owed.id, "skipped", "no longer pending")
     log.error("case %s: %s compensation %s failed: %s", owed.case_id, owed.kind, owed.id, reason)
@@ -234,9 +329,9 @@ def _conditional_update(
     return changed is not None
 
 
-def _announce(
-    conn: Connection, owed: _Owed, topic: str, now: datetime, suffix: str = "", **fields: Any
-) -> None:
+def _message(
+    owed: _Owed, topic: str, now: datetime, suffix: str = "", **fields: Any
+) -> dict[str, Any]:
     message_id = f"{topic}:{owed.idempotency_key}{suffix}"
     payload = {
         "message_id": message_id,
@@ -248,23 +343,20 @@ def _announce(
         "idempotency_key": owed.idempotency_key,
         **fields,
     }
-    conn.execute(
-        insert_new(conn, OutboxMessage, ["message_id"]).values(
-            message_id=message_id, topic=topic, case_id=owed.case_id, payload=payload,
-            created_at=now, attempts=0,
-        )
-    )
+    return {"message_id": message_id, "topic": topic, "case_id": owed.case_id,
+            "payload": payload, "created_at": now, "attempts": 0}
 
 
-_issuers: dict[tuple[int, int], PointsIssuer] = {}
+def _announce(conn: Connection, messages: list[dict[str, Any]]) -> None:
+    conn.execute(insert_new(conn, OutboxMessage, ["message_id"]), messages)
 
 
 def issuer_for(runtime: Runtime) -> PointsIssuer:
     """This process's points issuer for ``runtime``, built once (per process, after a fork)."""
-    key = (os.getpid(), id(runtime))
-    issuer = _issuers.get(key)
+    key = f"points_issuer:{os.getpid()}"
+    issuer = runtime.extras.get(key)
     if issuer is None:
         if runtime.issuer_factory is None:
             raise RuntimeError("the runtime has no points issuer; build it with slamon.bootstrap")
-        issuer = _issuers[key] = runtime.issuer_factory(runtime.engine)
-    return issuer
+        issuer = runtime.extras[key] = runtime.issuer_factory(runtime.engine)
+    return cast(PointsIssuer, issuer)

@@ -68,3 +68,28 @@ def _redispatch_after(rt: runtime.Runtime) -> timedelta:
     settings = rt.extras.get("settings")
     seconds = getattr(settings, "compensation_redispatch_seconds", None)
     return timedelta(seconds=seconds) if seconds else compensation.DEFAULT_REDISPATCH_AFTER
+
+
+@app.task(name="sla.compensate_batch", bind=True, max_retries=None, acks_late=True)
+def compensate_batch_task(self: Task, compensation_ids: list[int]) -> None:
+    """Pay a chunk of compensations (as the scheduler dispatches them); each one still waiting
+    for a retry goes on as its own ``sla.compensate`` task with its own countdown."""
+    rt = runtime.current()
+    try:
+        outcomes = compensation.compensate_many(
+            rt.engine, compensation.issuer_for(rt), [int(i) for i in compensation_ids], rt.now,
+            redispatch_after=_redispatch_after(rt),
+        )
+    except RETRYABLE_DB_ERRORS as exc:
+        # Nothing of the failed step was recorded; paying again is safe (idempotency keys).
+        delay = min(60, 2 ** min(self.request.retries, 6))
+        log.warning("compensate batch: database error, retry in %ss: %s", delay, exc)
+        raise self.retry(exc=exc, countdown=delay) from exc
+    for outcome in outcomes:
+        if outcome.retry_in is None:
+            continue
+        try:
+            compensate_task.apply_async(args=[outcome.compensation_id], countdown=outcome.retry_in)
+        except Exception as exc:  # broker gone: the scheduler dispatches it again later
+            log.warning("compensation %s: retry not queued (%s); the scheduler will send it "
+                        "again", outcome.compensation_id, exc)

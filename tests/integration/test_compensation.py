@@ -14,7 +14,7 @@ from models.tables import Breach, Compensation, Deadline, LedgerEntry, OutboxMes
 from scheduler.redispatch import claim_for_dispatch
 from scheduler.sweeper import sweep
 from tests.support.seed import seed_cases
-from worker.compensation import MAX_RETRY_DELAY, compensate
+from worker.compensation import MAX_RETRY_DELAY, compensate, compensate_many
 from worker.evidence import contest_breach
 from worker.points.ledger import LedgerPointsIssuer
 from worker.points.memory import InMemoryPointsIssuer
@@ -72,6 +72,24 @@ class TestLedgerIssuer:
         other = IssueRequest("tb_2", 5000, "H1:response", "late", "H1", "response")
         with pytest.raises(RejectedIssueError, match="already paid 5000 points to 'tb_1'"):
             ledger.issue(other)
+
+    def test_a_chunk_is_paid_in_one_go_each_with_its_own_answer(self, engine: Engine) -> None:
+        ledger = LedgerPointsIssuer(engine, clock=clock)
+        ledger.issue(self.REQUEST)
+        fresh = IssueRequest("tb_3", 5000, "H3:response", "late", "H3", "response")
+        clash = IssueRequest("tb_9", 100, "H1:response", "late", "H1", "response")
+        too_long = IssueRequest("x" * 65, 5000, "H4:response", "late", "H4", "response")
+        results = ledger.issue_many([self.REQUEST, fresh, clash])
+        assert [type(r).__name__ for r in results] == [
+            "IssueResult", "IssueResult", "RejectedIssueError"
+        ]
+        assert [getattr(r, "status", None) for r in results] == ["already_issued", "issued", None]
+        if engine.dialect.name == "postgresql":  # SQLite does not enforce VARCHAR lengths
+            # One row the database refuses does not sink the others of its chunk.
+            other = IssueRequest("tb_5", 5000, "H5:response", "late", "H5", "response")
+            refused, paid = ledger.issue_many([too_long, other])
+            assert isinstance(refused, RejectedIssueError) and "refused the grant" in str(refused)
+            assert isinstance(paid, IssueResult) and paid.status == "issued"
 
     def test_an_unreachable_database_is_retryable(self) -> None:
         from models.db import create_db_engine
@@ -204,3 +222,21 @@ def test_operator_retry_puts_a_failed_compensation_back_for_dispatch(engine: Eng
         CompensationNotRetryableError, match="is issued; only a failed one"
     ):
         retry_compensation(session, cid, LATER)
+
+
+def test_a_batch_pays_records_and_reports_each_one_in_order(engine: Engine) -> None:
+    ids = breached(engine, 5)
+    compensate(engine, LedgerPointsIssuer(engine), ids[0], clock)  # paid earlier
+    issuer = InMemoryPointsIssuer()
+    # ids[1] and ids[2] come first to the issuer: one to retry, one refused.
+    issuer.fail_next(RetryableIssueError("timeout"), RejectedIssueError("frozen"))
+    outcomes = compensate_many(engine, issuer, [999, *ids], clock)
+    assert [o.compensation_id for o in outcomes] == [999, *ids]
+    assert [o.status for o in outcomes] == [
+        "missing", "skipped", "retry", "failed", "issued", "issued"
+    ]
+    assert sorted(issuer.grants) == sorted(comp(engine, i).idempotency_key for i in ids[3:])
+    with transaction(engine) as session:
+        statuses = {row.id: row.status for row in session.execute(select(Breach.id, Breach.status))}
+    assert sorted(statuses.values()) == ["open", "open", "settled", "settled", "settled"]
+    assert topics(engine).count("compensation.issued") == 3

@@ -4,6 +4,7 @@ broken broker or a failing sub-step does not stop the rest."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
@@ -15,7 +16,7 @@ from tests.support.seed import SeedDeadline, seed_cases
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 CONFIG = LoopConfig(claimer="loop-1", batch=10, lease=timedelta(seconds=60),
-                    redispatch_after=timedelta(minutes=2))
+                    redispatch_after=timedelta(minutes=2), dispatch_chunk=4)
 
 
 class Clock:
@@ -36,10 +37,11 @@ def test_a_step_catches_up_a_backlog_and_dispatches_after_commit(engine: Engine)
     seed_cases(engine, 4, DUE, (SeedDeadline(due_in=timedelta(minutes=10)),), prefix="R")
     dispatched: list[int] = []
 
-    def dispatch(compensation_id: int) -> None:
-        # Dispatch only after the transaction that created the compensation has committed.
-        assert compensation_id in pending_in_db(engine)
-        dispatched.append(compensation_id)
+    def dispatch(compensation_ids: Sequence[int]) -> None:
+        # Dispatch only after the transaction that created the compensations has committed.
+        assert set(compensation_ids) <= pending_in_db(engine)
+        assert 0 < len(compensation_ids) <= CONFIG.dispatch_chunk
+        dispatched.extend(compensation_ids)
 
     relayed: list[int] = []
     loop = SchedulerLoop(engine, CONFIG, Clock(DUE + timedelta(minutes=5)), dispatch,
@@ -54,10 +56,10 @@ def test_a_step_catches_up_a_backlog_and_dispatches_after_commit(engine: Engine)
 
 def test_a_broker_outage_leaves_compensations_for_redispatch(engine: Engine) -> None:
     seed_cases(engine, 5, DUE)
-    calls: list[int] = []
+    calls: list[Sequence[int]] = []
 
-    def broker_down(compensation_id: int) -> None:
-        calls.append(compensation_id)
+    def broker_down(compensation_ids: Sequence[int]) -> None:
+        calls.append(compensation_ids)
         raise ConnectionError("redis: connection refused")
 
     clock = Clock(DUE + timedelta(minutes=5))
@@ -66,7 +68,7 @@ def test_a_broker_outage_leaves_compensations_for_redispatch(engine: Engine) -> 
     assert len(calls) == 1  # gave up at the first failure instead of waiting out each one
 
     sent: list[int] = []
-    loop = SchedulerLoop(engine, CONFIG, clock, sent.append)
+    loop = SchedulerLoop(engine, CONFIG, clock, sent.extend)
     assert loop.step().redispatched == 0  # not before redispatch_after
     clock.now += CONFIG.redispatch_after
     assert loop.step().redispatched == 5
@@ -80,7 +82,7 @@ def test_a_failing_sub_step_is_reported_and_the_others_still_run(engine: Engine)
         raise RuntimeError("stream unavailable")
 
     sent: list[int] = []
-    report = SchedulerLoop(engine, CONFIG, Clock(DUE + timedelta(minutes=5)), sent.append,
+    report = SchedulerLoop(engine, CONFIG, Clock(DUE + timedelta(minutes=5)), sent.extend,
                            relay).step()
     assert report.breached == 3 and len(sent) == 3
     assert report.errors == ["relay: stream unavailable"]
@@ -89,7 +91,7 @@ def test_a_failing_sub_step_is_reported_and_the_others_still_run(engine: Engine)
 def test_run_stops_when_asked_after_finishing_its_step(engine: Engine) -> None:
     seed_cases(engine, 3, DUE)
     stop = threading.Event()
-    loop = SchedulerLoop(engine, CONFIG, lambda: datetime.now(UTC), lambda _id: stop.set())
+    loop = SchedulerLoop(engine, CONFIG, lambda: datetime.now(UTC), lambda _ids: stop.set())
     runner = threading.Thread(target=loop.run, args=(stop, 0.05))
     runner.start()
     runner.join(timeout=30)
@@ -97,3 +99,22 @@ def test_run_stops_when_asked_after_finishing_its_step(engine: Engine) -> None:
     with transaction(engine) as session:
         # The step that dispatched (and so set stop) still finished recording all breaches.
         assert session.scalar(select(func.count()).select_from(Breach)) == 3
+
+
+def test_while_tasks_are_queued_only_long_overdue_compensations_are_sent_again(
+    engine: Engine,
+) -> None:
+    seed_cases(engine, 2, DUE)
+    clock = Clock(DUE + timedelta(minutes=5))
+    queued: list[int] = []
+    SchedulerLoop(engine, CONFIG, clock, queued.extend).step()  # dispatched, not yet run
+    sent: list[int] = []
+    loop = SchedulerLoop(engine, CONFIG, clock, sent.extend, backlog=lambda: len(queued))
+    clock.now += CONFIG.redispatch_after
+    assert loop.step().redispatched == 0  # overdue, but the queue is busy: probably queued
+    clock.now += CONFIG.redispatch_after * 9
+    assert loop.step().redispatched == 2  # ten thresholds overdue: lost, queue or not
+    queued.clear()
+    clock.now += CONFIG.redispatch_after
+    assert loop.step().redispatched == 2
+    assert sorted(sent) == sorted(list(pending_in_db(engine)) * 2)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from models.db import transaction
+from models.db import snapshot, transaction
 from models.tables import Breach, Compensation, Deadline, OutboxMessage
 from tests.support.processes import role_env, role_process, wait_for
 from tests.support.seed import seed_cases
@@ -19,13 +19,17 @@ from tests.support.seed import seed_cases
 CASES = 2000
 
 
+# Observed through read-only snapshots: on SQLite a writing transaction would queue behind
+# the scheduler's and only ever see the state between its transactions.
+
+
 def breaches(engine: Engine) -> int:
-    with transaction(engine) as session:
+    with snapshot(engine) as session:
         return int(session.scalar(select(func.count()).select_from(Breach)) or 0)
 
 
 def claimed_not_judged(engine: Engine) -> int:
-    with transaction(engine) as session:
+    with snapshot(engine) as session:
         return int(session.scalar(select(func.count()).select_from(Deadline).where(
             Deadline.state == "pending", Deadline.claimed_by.is_not(None))) or 0)
 
@@ -39,15 +43,17 @@ def test_killed_and_restarted_every_deadline_fires_once(
     env = role_env(db_url, redis_url, tmp_path / "home", SLAMON_SWEEP_BATCH="400",
                    SLAMON_CLAIM_LEASE_SECONDS="2", SLAMON_LOG_LEVEL="WARNING")
     with role_process("scheduler", env, tmp_path / "first.log") as first:
-        # Kill it while it holds a claim: between claiming a batch and recording it.
-        wait_for(lambda: claimed_not_judged(engine) and breaches(engine), timeout=60,
-                 interval=0.005, what="a claimed batch after the first breaches")
+        # Kill it mid-run while it holds a claim: some batches recorded, one claimed and not
+        # recorded yet.
+        wait_for(lambda: breaches(engine) and claimed_not_judged(engine), timeout=60,
+                 interval=0.002, what="a claimed batch after the first breaches")
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     at_kill = breaches(engine)
     assert 0 < at_kill < CASES, "the scheduler was not killed mid-run; raise CASES"
-    # Usually rows it had claimed and not judged are left, leased to a dead claimer; the
-    # lease path itself is tested deterministically in test_sweeper.
+    # Usually the rows it had claimed are left leased to a dead claimer (if the kill came just
+    # after their judgement committed, they are not); the lease path itself is tested
+    # deterministically in test_sweeper.
     print(f"\nkilled after {at_kill} breaches, {claimed_not_judged(engine)} rows left claimed")
     restarted_at = datetime.now(UTC)
     with role_process("scheduler", env, tmp_path / "second.log"):

@@ -1,5 +1,6 @@
 """Compensation workers as separate processes for replica tests: each runs the compensation
-service (the function the Celery task calls) against the ledger, for the ids it is sent.
+service (the function the ``sla.compensate_batch`` task calls) against the ledger, for the
+chunks of ids it is sent.
 
 Processes rather than threads so that the Python work of paying runs on every core, as it
 does with Celery's prefork pool; spawned, so no connection pool crosses a fork.
@@ -13,7 +14,7 @@ from datetime import UTC, datetime
 from multiprocessing.synchronize import Event
 
 from models.db import create_db_engine
-from worker.compensation import compensate
+from worker.compensation import compensate_many
 from worker.points.ledger import LedgerPointsIssuer
 
 
@@ -22,14 +23,16 @@ def _utcnow() -> datetime:
 
 
 def run_worker(
-    database_url: str, todo: mp.Queue[int], outcomes: mp.Queue[str], stop: Event
+    database_url: str, todo: mp.Queue[list[int]], outcomes: mp.Queue[str], stop: Event
 ) -> None:
+    """Pay each chunk of compensation ids from ``todo``; put each outcome's status."""
     engine = create_db_engine(database_url)
     issuer = LedgerPointsIssuer(engine)
     while not stop.is_set():
         try:
-            compensation_id = todo.get(timeout=0.1)
+            compensation_ids = todo.get(timeout=0.1)
         except queue.Empty:
             continue
-        outcomes.put(compensate(engine, issuer, compensation_id, _utcnow).status)
+        for outcome in compensate_many(engine, issuer, compensation_ids, _utcnow):
+            outcomes.put(outcome.status)
     engine.dispose()
