@@ -11,7 +11,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Task
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 
 from worker import compensation, ingest, runtime
 from worker.app import app
@@ -19,8 +19,9 @@ from worker.app import app
 log = logging.getLogger("slamon.tasks")
 
 # Database trouble (a restart, a lock timeout, a dropped connection) is worth waiting out; the
-# message stays unacknowledged meanwhile, so nothing is lost even if the worker dies.
-RETRYABLE_DB_ERRORS = (OperationalError, DBAPIError)
+# message stays unacknowledged meanwhile, so nothing is lost even if the worker dies. Other
+# database errors (a constraint, a bad value) would fail the same way on every retry.
+RETRYABLE_DB_ERRORS = (OperationalError, InterfaceError)
 
 
 @app.task(name="sla.ingest", bind=True, max_retries=None, acks_late=True)
@@ -35,6 +36,11 @@ def ingest_task(self: Task, body: Any) -> None:
             "ingest: database error, retry %s in %ss: %s", self.request.retries + 1, delay, exc
         )
         raise self.retry(exc=exc, countdown=delay) from exc
+    except Exception as exc:
+        # A bug must not cost an event: keep the message as a dead letter (replayable once
+        # fixed) and ack it, rather than let Celery log the failure and drop the message.
+        log.exception("ingest: unexpected error; dead-lettering the message")
+        ingest.dead_letter(runtime.current(), raw, f"internal error: {exc!r}", "queue")
 
 
 def _to_json(body: Any) -> str:

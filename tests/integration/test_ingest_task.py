@@ -1,0 +1,54 @@
+"""The sla.ingest task: a bug costs no event (dead-lettered), database trouble is retried."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from celery.exceptions import Retry
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
+
+from models.db import snapshot
+from models.policy import load_policies
+from models.tables import DeadLetter
+from worker import ingest, runtime
+from worker.tasks import ingest_task
+
+
+@pytest.fixture
+def installed(engine: Engine) -> Iterator[runtime.Runtime]:
+    rt = runtime.install(
+        runtime.Runtime(
+            database_url=engine.url.render_as_string(hide_password=False),
+            policies=load_policies(),
+        )
+    )
+    yield rt
+
+
+def test_an_unexpected_error_dead_letters_the_message(
+    installed: runtime.Runtime, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(ingest, "ingest_raw", broken)
+    ingest_task.run('{"event_id": "e1"}')
+    with snapshot(engine) as session:
+        letter = session.scalars(select(DeadLetter)).one()
+    assert letter.raw == '{"event_id": "e1"}'
+    assert "internal error" in letter.error and "a bug" in letter.error
+
+
+def test_database_trouble_is_retried_not_dead_lettered(
+    installed: runtime.Runtime, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def down(*_args: object, **_kwargs: object) -> None:
+        raise OperationalError("SELECT 1", {}, Exception("server closed the connection"))
+
+    monkeypatch.setattr(ingest, "ingest_raw", down)
+    with pytest.raises(Retry):
+        ingest_task.apply(args=['{"event_id": "e1"}'], throw=True)
+    with snapshot(engine) as session:
+        assert session.scalars(select(DeadLetter)).all() == []
