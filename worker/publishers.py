@@ -39,7 +39,7 @@ class RedisStreamPublisher:
     name = "redis-stream"
 
     def __init__(
-        self, client: redis.Redis, stream: str, maxlen: int | None = DEFAULT_STREAM_MAXLEN
+        self, client: redis.Redis[bytes], stream: str, maxlen: int | None = DEFAULT_STREAM_MAXLEN
     ) -> None:
         self.client = client
         self.stream = stream
