@@ -45,6 +45,7 @@ def create_app(broker_url: str | None = None) -> Celery:
             "sla.ingest_batch": {"queue": EVENTS_QUEUE},
             "sla.judge": {"queue": TIMERS_QUEUE},
             "sla.compensate": {"queue": COMPENSATION_QUEUE},
+            "sla.compensate_batch": {"queue": COMPENSATION_QUEUE},
         },
         # Flower shows every task only if workers emit events and the client emits "sent".
         worker_send_task_events=True,
