@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
 
 from tests.e2e.stack import RunningStack, clean_env
+from tests.support.processes import wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -85,3 +87,47 @@ def test_http_intake_needs_the_token(stack: RunningStack) -> None:
     assert case["events"][0]["outcome"] == "applied"
     fetched = httpx.get(f"{stack.api_url}/v1/cases/H-E2E-2", headers=headers)
     assert fetched.status_code == 200 and fetched.json()["case_id"] == "H-E2E-2"
+
+
+def test_unanswered_case_is_breached_and_paid_within_seconds(stack: RunningStack) -> None:
+    """Opened yesterday at 10:00 Shanghai (inside business hours, whatever the time now), never
+    answered: its response deadline (11:00 yesterday) is long past, so the scheduler records the
+    breach and the ledger pays 5,000 points, once."""
+    import redis
+
+    stack.wait_healthy()
+    shanghai = ZoneInfo("Asia/Shanghai")
+    yesterday = datetime.now(shanghai).date() - timedelta(days=1)
+    opened_at = datetime.combine(yesterday, time(10, 0), tzinfo=shanghai)
+    line = json.dumps(opened("H-E2E-3", "e-e2e-3", opened_at), ensure_ascii=False)
+    assert stack.run("send", "-", stdin=line + "\n").returncode == 0
+
+    def paid(case: dict[str, object]) -> bool:
+        compensations = case["compensations"]
+        assert isinstance(compensations, list)
+        return any(c["kind"] == "response" and c["status"] == "issued" for c in compensations)
+
+    case = stack.wait_case("H-E2E-3", paid, timeout=30)
+    [breach] = [b for b in case["breaches"] if b["kind"] == "response"]
+    assert breach["points"] == 5000
+    assert breach["status"] == "settled"
+    assert breach["due_at"] == datetime.combine(yesterday, time(11, 0), tzinfo=shanghai).isoformat()
+    [payment] = [c for c in case["compensations"] if c["kind"] == "response"]
+    assert (payment["account"], payment["points"]) == ("tb_buyer_1", 5000)
+    resolution = next(d for d in case["deadlines"] if d["kind"] == "resolution")
+    assert resolution["state"] == "pending"  # 48 h have not passed
+
+    # The same breach, announced on the outbound stream exactly as the ops tools see it.
+    run = json.loads((stack.home / "run.json").read_text())
+    client = redis.Redis.from_url(run["redis_url"])
+
+    def announced() -> list[bytes]:
+        entries = client.xrange("slamon:outbound")
+        return [f[b"topic"] for _id, f in entries if f.get(b"case_id") == b"H-E2E-3"]
+
+    topics = wait_for(
+        lambda: b"compensation.issued" in announced() and announced(),
+        timeout=15,
+        what="the breach and the payment on the outbound stream",
+    )
+    assert topics.count(b"sla.breached") == 1 and topics.count(b"compensation.issued") == 1
