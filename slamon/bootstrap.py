@@ -33,9 +33,9 @@ def build_runtime(settings: Settings) -> Runtime:
         database_url=settings.database,
         policies=policies_for(settings),
         max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
+        redispatch_after=timedelta(seconds=settings.compensation_redispatch_seconds),
         issuer_factory=lambda engine: points_issuer(settings, engine),
     )
-    runtime.extras["settings"] = settings
     return runtime_mod.install(runtime)
 
 

@@ -115,13 +115,6 @@ class Settings(BaseSettings):
             "and SLAMON_REDIS_URL is not set"
         )
 
-    @property
-    def broker_or_none(self) -> str | None:
-        try:
-            return self.broker
-        except NoBrokerError:
-            return None
-
     def token_roles(self) -> dict[str, set[Role]]:
         roles: dict[str, set[Role]] = {t: {r} for t, r in self.api_tokens.items()}
         token = self.api_token or _running_value(self.home, "api_token")

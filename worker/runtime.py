@@ -31,6 +31,8 @@ class Runtime:
     policies: PolicySet
     clock: Callable[[], datetime] = utcnow
     max_clock_skew: timedelta = timedelta(minutes=5)
+    # A pending compensation untouched this long has lost its task (SLAMON_COMPENSATION_...).
+    redispatch_after: timedelta = timedelta(minutes=2)
     issuer_factory: Callable[[Engine], PointsIssuer] | None = None
     extras: dict[str, object] = field(default_factory=dict)
 

@@ -7,7 +7,6 @@ what makes ``acks_late`` safe: a message redelivered after a crash does nothing 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from typing import Any
 
 from celery import Task
@@ -59,7 +58,7 @@ def compensate_task(self: Task, compensation_id: int) -> None:
     try:
         outcome = compensation.compensate(
             rt.engine, compensation.issuer_for(rt), int(compensation_id), rt.now,
-            redispatch_after=_redispatch_after(rt),
+            redispatch_after=rt.redispatch_after,
         )
     except RETRYABLE_DB_ERRORS as exc:
         # The outcome was not recorded; the points port is idempotent, so trying again is safe.
@@ -70,12 +69,6 @@ def compensate_task(self: Task, compensation_id: int) -> None:
         raise self.retry(countdown=outcome.retry_in)
 
 
-def _redispatch_after(rt: runtime.Runtime) -> timedelta:
-    settings = rt.extras.get("settings")
-    seconds = getattr(settings, "compensation_redispatch_seconds", None)
-    return timedelta(seconds=seconds) if seconds else compensation.DEFAULT_REDISPATCH_AFTER
-
-
 @app.task(name="sla.compensate_batch", bind=True, max_retries=None, acks_late=True)
 def compensate_batch_task(self: Task, compensation_ids: list[int]) -> None:
     """Pay a chunk of compensations (as the scheduler dispatches them); each one still waiting
@@ -84,7 +77,7 @@ def compensate_batch_task(self: Task, compensation_ids: list[int]) -> None:
     try:
         outcomes = compensation.compensate_many(
             rt.engine, compensation.issuer_for(rt), [int(i) for i in compensation_ids], rt.now,
-            redispatch_after=_redispatch_after(rt),
+            redispatch_after=rt.redispatch_after,
         )
     except RETRYABLE_DB_ERRORS as exc:
         # Nothing of the failed step was recorded; paying again is safe (idempotency keys).
