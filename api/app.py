@@ -1,6 +1,6 @@
 """The HTTP API: a thin adapter over the producer SDK and the read models.
 
-Routes: ``GET /healthz``, ``POST /v1/events``, ``GET /v1/cases/{case_id}``, ``GET /metrics``,
+Routes: ``GET /healthz``, ``GET /readyz``, ``POST /v1/events``, ``GET /v1/cases/{case_id}``, ``GET /metrics``,
 and the dashboard (``GET /``, ``GET /v1/summary``: :mod:`api.dashboard`).
 """
 
@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy import Engine, text
 
 from api.auth import token_role_checker
 from api.dashboard import dashboard_router
@@ -56,7 +57,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
+        """Liveness: the process answers."""
         return {"status": "ok"}
+
+    @app.get("/readyz")
+    def readyz() -> JSONResponse:
+        """Readiness: the database and the broker answer (503 names what does not)."""
+        checks = {"database": _check_database(engine), "broker": _check_broker(settings)}
+        ready = all(v == "ok" for v in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks},
+            status_code=200 if ready else 503,
+        )
 
     @app.post("/v1/events", status_code=202, dependencies=[Depends(require("produce"))])
     async def post_events(request: Request) -> JSONResponse:
@@ -112,6 +124,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dead_letters_router(engine, require))
     app.include_router(dashboard_router(settings, engine))
     return app
+
+
+def _check_database(engine: Engine) -> str:
+    try:
+        with snapshot(engine) as session:
+            session.execute(text("SELECT 1"))
+    except Exception as exc:  # any failure is "not ready"; the message says which
+        return f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    return "ok"
+
+
+def _check_broker(settings: Settings) -> str:
+    import redis
+
+    try:
+        redis.Redis.from_url(settings.broker, socket_timeout=2, socket_connect_timeout=2).ping()
+    except (redis.RedisError, NoBrokerError, OSError) as exc:
+        return f"error: {exc}"
+    return "ok"
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:
