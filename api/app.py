@@ -1,7 +1,7 @@
 """The HTTP API: a thin adapter over the producer SDK and the read models.
 
-Routes: ``GET /healthz``, ``GET /readyz``, ``POST /v1/events``, ``GET /v1/cases/{case_id}``, ``GET /metrics``,
-and the dashboard (``GET /``, ``GET /v1/summary``: :mod:`api.dashboard`).
+Routes: ``GET /healthz``, ``GET /readyz``, ``POST /v1/events``, ``GET /v1/cases/{case_id}``,
+``GET /metrics``, and the dashboard (``GET /``, ``GET /v1/summary``: :mod:`api.dashboard`).
 """
 
 from __future__ import annotations
