@@ -12,7 +12,9 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import random
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,7 +98,9 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-_next_db = iter(range(10**9))
+# Start at a random index: two test sessions sharing one server (developers, not CI) then
+# rarely empty each other's database mid-test.
+_next_db = itertools.count(random.randrange(15))
 
 
 @pytest.fixture
