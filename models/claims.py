@@ -3,7 +3,8 @@
 1. ``SELECT id … ORDER BY … LIMIT n FOR UPDATE SKIP LOCKED``: on Postgres the rows another
    replica is claiming are skipped, not waited for; SQLite renders neither clause, and its
    ``BEGIN IMMEDIATE`` already makes the transaction the only writer.
-2. ``UPDATE … WHERE id IN (<those ids>)``: mark them (a lease, a flag). The rows are locked
+2. ``UPDATE … WHERE id IN (<those ids>)`` (``= ANY(<array>)`` on Postgres, see
+   :mod:`models.bulk`): mark them (a lease, a flag). The rows are locked
    since step 1, so nothing can have changed them in between.
 
 Two statements on purpose, not ``UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP
@@ -21,6 +22,8 @@ from typing import Any
 from sqlalchemy import Select, update
 from sqlalchemy.orm import Session
 
+from models.bulk import among
+
 
 def claim_rows(session: Session, entity: Any, picked: Select[Any], **values: Any) -> list[int]:
     """Lock the rows ``picked`` selects (their ids) and set ``values`` on them; the ids, in
@@ -28,7 +31,7 @@ def claim_rows(session: Session, entity: Any, picked: Select[Any], **values: Any
     ids = [int(i) for i in session.scalars(picked.with_for_update(skip_locked=True))]
     if ids:
         session.execute(
-            update(entity).where(entity.id.in_(ids)).values(**values),
+            update(entity).where(among(session, entity.id, ids)).values(**values),
             execution_options={"synchronize_session": False},
         )
     return ids

@@ -15,8 +15,8 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from models.bulk import insert_new_rows
 from models.tables import Breach, Compensation, OutboxMessage
-from models.upsert import insert_new
 
 BREACHED_TOPIC = "sla.breached"
 
@@ -72,10 +72,10 @@ def record_breaches(
     3. One ``sla.breached`` outbox row per new breach, with a stable message id.
     """
     by_key = {(r.case_id, r.kind): r for r in rows}
-    new_breaches = session.execute(
-        insert_new(session, Breach, ["case_id", "kind"]).returning(
-            Breach.id, Breach.case_id, Breach.kind
-        ),
+    new_breaches = insert_new_rows(
+        session,
+        Breach,
+        ["case_id", "kind"],
         [
             {
                 "case_id": r.case_id, "kind": r.kind, "policy_id": r.policy_id,
@@ -84,16 +84,17 @@ def record_breaches(
             }
             for r in rows
         ],
+        returning=(Breach.id, Breach.case_id, Breach.kind),
     ).all()
     breach_ids = {(b.case_id, b.kind): b.id for b in new_breaches}
 
     owed = [by_key[key] for key in breach_ids if by_key[key].points > 0]
     compensation_ids: dict[int, int] = {}
     if owed:
-        created = session.execute(
-            insert_new(session, Compensation, ["idempotency_key"]).returning(
-                Compensation.id, Compensation.breach_id
-            ),
+        created = insert_new_rows(
+            session,
+            Compensation,
+            ["idempotency_key"],
             [
                 {
                     "breach_id": breach_ids[(r.case_id, r.kind)], "case_id": r.case_id,
@@ -104,6 +105,7 @@ def record_breaches(
                 }
                 for r in owed
             ],
+            returning=(Compensation.id, Compensation.breach_id),
         ).all()
         compensation_ids = {c.breach_id: c.id for c in created}
 
@@ -120,8 +122,10 @@ def record_breaches(
         for (case_id, kind), breach_id in breach_ids.items()
     ]
     if recorded:
-        session.execute(
-            insert_new(session, OutboxMessage, ["message_id"]),
+        insert_new_rows(
+            session,
+            OutboxMessage,
+            ["message_id"],
             [_breached_message(by_key[(b.case_id, b.kind)], b, now) for b in recorded],
         )
     return recorded

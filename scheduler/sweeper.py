@@ -31,6 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
+from models.bulk import among
 from models.claims import claim_rows
 from models.db import transaction
 from models.locks import lock_cases
@@ -45,8 +46,11 @@ log = logging.getLogger("slamon.sweeper")
 PENDING = Deadline.state == literal_column("'pending'")
 
 # Rows judged per transaction: bounded so a large batch never exceeds SQLite's parameter
-# limit and never holds the per-case locks (which ingest waits on) for long.
+# limit and never holds the per-case locks (which ingest waits on) for long. Postgres takes
+# the ids as one array whatever their number (models.bulk), and a whole default batch
+# (1,000) in one transaction costs less than two transactions of half as many rows.
 JUDGE_CHUNK = 500
+POSTGRES_JUDGE_CHUNK = 1000
 
 DEFAULT_REDISPATCH_AFTER = timedelta(minutes=2)
 
@@ -100,8 +104,9 @@ def judge_claimed(
     """Judge the deadlines ``claimer`` holds among ``deadline_ids`` and record the verdicts."""
     verdicts: dict[Outcome, int] = {}
     breaches: list[RecordedBreach] = []
-    for start in range(0, len(deadline_ids), JUDGE_CHUNK):
-        chunk = deadline_ids[start : start + JUDGE_CHUNK]
+    size = POSTGRES_JUDGE_CHUNK if engine.dialect.name == "postgresql" else JUDGE_CHUNK
+    for start in range(0, len(deadline_ids), size):
+        chunk = deadline_ids[start : start + size]
         with transaction(engine) as session:
             counts, recorded = _judge_chunk(session, chunk, now, claimer, redispatch_after)
         for outcome, count in counts.items():
@@ -149,7 +154,9 @@ def _judge_chunk(
        that really changed; a "wait" (the clock moved back) just gives the claim up.
     4. For the rows that changed to breached: the breach, its compensation, the outbox rows.
     """
-    case_ids = session.scalars(select(Deadline.case_id).where(Deadline.id.in_(ids))).all()
+    case_ids = session.scalars(
+        select(Deadline.case_id).where(among(session, Deadline.id, ids))
+    ).all()
     lock_cases(session, case_ids)
     rows = session.execute(
         select(
@@ -158,7 +165,7 @@ def _judge_chunk(
             Case.buyer_account, Case.merchant_id, Case.provider_id,
         )
         .join(Case, Case.case_id == Deadline.case_id)
-        .where(Deadline.id.in_(ids), PENDING, Deadline.claimed_by == claimer)
+        .where(among(session, Deadline.id, ids), PENDING, Deadline.claimed_by == claimer)
         .order_by(Deadline.judge_at)
     ).all()
 
@@ -195,7 +202,7 @@ def _set_state(
         values.update(state=outcome, judged_at=now)
     statement = (
         update(Deadline)
-        .where(Deadline.id.in_(ids), PENDING, Deadline.claimed_by == claimer)
+        .where(among(session, Deadline.id, ids), PENDING, Deadline.claimed_by == claimer)
         .values(**values)
         .returning(Deadline.id)
     )
