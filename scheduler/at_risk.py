@@ -17,6 +17,7 @@ from sqlalchemy import Engine, false, literal_column, select, true
 
 from models.claims import claim_rows
 from models.db import transaction
+from models.outbox import outbox_row
 from models.tables import Case, Deadline, OutboxMessage
 from models.upsert import insert_new
 
@@ -71,22 +72,16 @@ def warn_at_risk(engine: Engine, now: datetime, batch: int) -> AtRiskResult:
 
 
 def _message(row: Any, now: datetime) -> dict[str, Any]:
-    message_id = f"{AT_RISK_TOPIC}:{row.case_id}:{row.kind}"
-    return {
-        "message_id": message_id,
-        "topic": AT_RISK_TOPIC,
-        "case_id": row.case_id,
-        "created_at": now,
-        "attempts": 0,
-        "payload": {
-            "message_id": message_id,
-            "case_id": row.case_id,
-            "kind": row.kind,
-            "policy": row.policy_id,
-            "merchant_id": row.merchant_id,
-            "provider_id": row.provider_id,
-            "at_risk_at": row.at_risk_at.isoformat(),
-            "due_at": row.due_at.isoformat(),
-            "detected_at": now.isoformat(),
-        },
-    }
+    return outbox_row(
+        AT_RISK_TOPIC,
+        f"{row.case_id}:{row.kind}",
+        row.case_id,
+        now,
+        kind=row.kind,
+        policy=row.policy_id,
+        merchant_id=row.merchant_id,
+        provider_id=row.provider_id,
+        at_risk_at=row.at_risk_at.isoformat(),
+        due_at=row.due_at.isoformat(),
+        detected_at=now.isoformat(),
+    )

@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from models.bulk import insert_new_rows
+from models.outbox import message_id_for, outbox_row
 from models.tables import Breach, Compensation, OutboxMessage
 
 BREACHED_TOPIC = "sla.breached"
@@ -57,7 +58,7 @@ def idempotency_key(case_id: str, kind: str) -> str:
 
 
 def breached_message_id(case_id: str, kind: str) -> str:
-    return f"{BREACHED_TOPIC}:{case_id}:{kind}"
+    return message_id_for(BREACHED_TOPIC, f"{case_id}:{kind}")
 
 
 def record_breaches(
@@ -132,25 +133,19 @@ def record_breaches(
 
 
 def _breached_message(row: BreachRow, breach: RecordedBreach, now: datetime) -> dict[str, Any]:
-    message_id = breached_message_id(row.case_id, row.kind)
-    return {
-        "message_id": message_id,
-        "topic": BREACHED_TOPIC,
-        "case_id": row.case_id,
-        "created_at": now,
-        "attempts": 0,
-        "payload": {
-            "message_id": message_id,
-            "case_id": row.case_id,
-            "kind": row.kind,
-            "policy": row.policy_id,
-            "merchant_id": row.merchant_id,
-            "provider_id": row.provider_id,
-            "due_at": row.due_at.isoformat(),
-            "judge_at": row.judge_at.isoformat(),
-            "detected_at": now.isoformat(),
-            "points": row.points,
-            "reason": row.reason,
-            "compensation_id": breach.compensation_id,
-        },
-    }
+    return outbox_row(
+        BREACHED_TOPIC,
+        f"{row.case_id}:{row.kind}",
+        row.case_id,
+        now,
+        kind=row.kind,
+        policy=row.policy_id,
+        merchant_id=row.merchant_id,
+        provider_id=row.provider_id,
+        due_at=row.due_at.isoformat(),
+        judge_at=row.judge_at.isoformat(),
+        detected_at=now.isoformat(),
+        points=row.points,
+        reason=row.reason,
+        compensation_id=breach.compensation_id,
+    )

@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, bindparam, literal_column, select, up
 
 from models.db import read_only
 from models.locks import lock_cases
+from models.outbox import outbox_row
 from models.tables import Breach, Compensation, OutboxMessage
 from models.upsert import insert_new
 from worker.points.backoff import backoff_delay
@@ -332,19 +333,18 @@ def _conditional_update(
 def _message(
     owed: _Owed, topic: str, now: datetime, suffix: str = "", **fields: Any
 ) -> dict[str, Any]:
-    message_id = f"{topic}:{owed.idempotency_key}{suffix}"
-    payload = {
-        "message_id": message_id,
-        "case_id": owed.case_id,
-        "kind": owed.kind,
-        "compensation_id": owed.id,
-        "account": owed.account,
-        "points": owed.points,
-        "idempotency_key": owed.idempotency_key,
+    return outbox_row(
+        topic,
+        f"{owed.idempotency_key}{suffix}",
+        owed.case_id,
+        now,
+        kind=owed.kind,
+        compensation_id=owed.id,
+        account=owed.account,
+        points=owed.points,
+        idempotency_key=owed.idempotency_key,
         **fields,
-    }
-    return {"message_id": message_id, "topic": topic, "case_id": owed.case_id,
-            "payload": payload, "created_at": now, "attempts": 0}
+    )
 
 
 def _announce(conn: Connection, messages: list[dict[str, Any]]) -> None:

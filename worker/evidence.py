@@ -30,6 +30,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from models.case_state import DeadlineEffect
+from models.outbox import outbox_row
 from models.tables import Breach, Compensation, Deadline, OutboxMessage
 
 log = logging.getLogger("slamon.evidence")
@@ -99,17 +100,16 @@ def contest_breach(
         compensation.last_error = f"contested: evidence at {evidence_at.isoformat()}"
     session.add(
         OutboxMessage(
-            message_id=f"breach.contested:{deadline.case_id}:{deadline.kind}",
-            topic="sla.breach_contested",
-            case_id=deadline.case_id,
-            payload={
-                "case_id": deadline.case_id,
-                "kind": deadline.kind,
-                "due_at": deadline.due_at.isoformat(),
-                "evidence_at": evidence_at.isoformat(),
-                "compensation_status": compensation.status if compensation else None,
-            },
-            created_at=now,
+            **outbox_row(
+                "sla.breach_contested",
+                f"{deadline.case_id}:{deadline.kind}",
+                deadline.case_id,
+                now,
+                kind=deadline.kind,
+                due_at=deadline.due_at.isoformat(),
+                evidence_at=evidence_at.isoformat(),
+                compensation_status=compensation.status if compensation else None,
+            )
         )
     )
     log.warning(
