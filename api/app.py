@@ -11,7 +11,6 @@ import logging
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
@@ -26,11 +25,10 @@ from api.ops import ops_router
 from models.db import create_db_engine, snapshot
 from models.event_fields import ID_PATTERN, json_type
 from models.events import EventError, HelpEvent, parse_event
-from models.views import case_view
+from models.views import DISPLAY_ZONE, case_view
 from slamon.settings import NoBrokerError, Settings, get_settings
 from worker.producer import Producer
 
-DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
 log = logging.getLogger("slamon.api")
 
 

@@ -20,7 +20,6 @@ from datetime import UTC, datetime, timedelta
 from importlib import resources
 from string import Template
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
@@ -30,9 +29,9 @@ from api.auth import token_role_checker
 from api.summary import build_summary
 from models.db import read_only
 from models.policy import load_policies
+from models.views import DISPLAY_ZONE
 from slamon.settings import Settings
 
-DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
 REFRESH_SECONDS = 5
 # Several open dashboards share one set of queries per this many seconds.
 SUMMARY_CACHE_SECONDS = 2.0

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import Engine
 
 from models.db import transaction
+from models.views import DISPLAY_ZONE
 from slamon.settings import Role
 from worker.dead_letters import (
     DEFAULT_LIMIT,
@@ -21,7 +21,6 @@ from worker.dead_letters import (
     list_dead_letters,
 )
 
-DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import Engine
@@ -24,9 +23,9 @@ from models.ops import (
     compensations_view,
     retry_compensation,
 )
+from models.views import DISPLAY_ZONE
 from slamon.settings import Role
 
-DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
 BreachStatus = Literal["open", "settled", "contested"]
 CompensationStatus = Literal["pending", "issued", "failed", "cancelled", "review"]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]

@@ -13,7 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session
 
 _engines: dict[tuple[int, str], Engine] = {}
 
@@ -62,9 +62,6 @@ def engine_for(url: str) -> Engine:
         engine = _engines[key] = create_db_engine(url)
     return engine
 
-
-def session_factory(engine: Engine) -> sessionmaker[Session]:
-    return sessionmaker(engine, expire_on_commit=False)
 
 
 def read_only(engine: Engine) -> Engine:

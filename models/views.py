@@ -12,6 +12,8 @@ from sqlalchemy.orm import Session
 from models.tables import Breach, Case, Compensation, Deadline, InboxEvent
 
 UTC_ZONE = ZoneInfo("UTC")
+# Operators read instants in Tmall's zone (the default policy calendar's).
+DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 def iso(value: datetime | None, zone: tzinfo = UTC_ZONE) -> str | None:

@@ -142,7 +142,7 @@ class Stack:
         }
         if self.flower:
             run["flower_url"] = f"http://127.0.0.1:{self.settings.flower_port}"
-        _write_private(self.home / "run.json", json.dumps(run, indent=2))
+        _write_private(self.settings.run_file, json.dumps(run, indent=2))
         print(f"slamon home   {self.home}", file=out)
         print(f"redis         {redis_url}{' (embedded)' if self.redis else ''}", file=out)
         print(f"database      {_safe_url(database_url)}", file=out)
@@ -215,7 +215,7 @@ class Stack:
         if self.redis is not None:
             self.redis.stop()
         # We hold the home's lock here, so run.json is ours to remove.
-        (self.home / "run.json").unlink(missing_ok=True)
+        self.settings.run_file.unlink(missing_ok=True)
         print("slamon stopped", file=out, flush=True)
 
 

@@ -6,16 +6,15 @@ import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 import click
 
+from models.views import DISPLAY_ZONE
 from slamon.commands.common import echo_json, fail, settings_or_exit
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
-DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
 ERROR_WIDTH = 90
 
 
