@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
 _engines: dict[tuple[int, str], Engine] = {}
@@ -62,6 +63,11 @@ def engine_for(url: str) -> Engine:
         engine = _engines[key] = create_db_engine(url)
     return engine
 
+
+
+def display_url(url: str) -> str:
+    """A database URL fit to print or log: the password masked."""
+    return make_url(url).render_as_string(hide_password=True)
 
 
 def read_only(engine: Engine) -> Engine:

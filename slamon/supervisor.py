@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from models.db import create_db_engine
+from models.db import create_db_engine, display_url
 from models.migrate import upgrade
 from slamon.embedded_redis import EmbeddedRedis
 from slamon.settings import Settings, read_run_file
@@ -136,7 +136,7 @@ class Stack:
             "started_at": datetime.now(UTC).isoformat(),
             "redis_url": redis_url,
             "embedded_redis": self.redis is not None,
-            "database_url": _safe_url(database_url),
+            "database_url": display_url(database_url),
             "api_url": api_url,
             "api_token": token,
         }
@@ -145,7 +145,7 @@ class Stack:
         _write_private(self.settings.run_file, json.dumps(run, indent=2))
         print(f"slamon home   {self.home}", file=out)
         print(f"redis         {redis_url}{' (embedded)' if self.redis else ''}", file=out)
-        print(f"database      {_safe_url(database_url)}", file=out)
+        print(f"database      {display_url(database_url)}", file=out)
         print(f"api           {api_url}", file=out)
         print(f"dashboard     {api_url}/", file=out)
         if self.settings.api_token:
@@ -242,9 +242,3 @@ def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as handle:
         handle.write(text)
-
-
-def _safe_url(url: str) -> str:
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
-
 import click
 
 from slamon.commands.common import echo_json, fail, settings_or_exit
+from slamon.commands.database import session_or_exit, zone_or_exit
 
 
 @click.command(name="case")
@@ -20,25 +19,13 @@ from slamon.commands.common import echo_json, fail, settings_or_exit
 @click.option("--no-events", is_flag=True, help="Leave out the event history.")
 def command(case_id: str, tz: str, no_events: bool) -> None:
     """Print case CASE_ID as JSON; exit 1 if no such case is known."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from models.db import create_db_engine, snapshot
+    from models.db import display_url
     from models.views import case_view
 
     settings = settings_or_exit()
-    try:
-        zone = ZoneInfo(tz)
-    except (KeyError, ValueError):
-        fail(f"unknown time zone {tz!r}", code=2)
-    engine = create_db_engine(settings.database)
-    try:
-        with snapshot(engine) as session:
-            view = case_view(session, case_id, zone, with_events=not no_events)
-    except (OperationalError, ProgrammingError) as exc:
-        fail(
-            f"cannot read the database {engine.url.render_as_string()}: {exc.orig} "
-            "(run `slamon migrate` or `slamon up` first)"
-        )
+    zone = zone_or_exit(tz)
+    with session_or_exit(settings) as session:
+        view = case_view(session, case_id, zone, with_events=not no_events)
     if view is None:
-        fail(f"no case {case_id!r} in {engine.url.render_as_string()}")
+        fail(f"no case {case_id!r} in {display_url(settings.database)}")
     echo_json(view)

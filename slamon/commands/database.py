@@ -8,8 +8,21 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from models.db import create_db_engine, display_url, snapshot, transaction
 from slamon.commands.common import fail
 from slamon.settings import Settings
+
+
+@contextmanager
+def database_or_exit(settings: Settings) -> Iterator[None]:
+    """Turn a missing schema or an unreachable database into one actionable line (exit 1)."""
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    try:
+        yield
+    except (OperationalError, ProgrammingError) as exc:
+        fail(f"cannot use the database {display_url(settings.database)}: {exc.orig} "
+             "(run `slamon migrate` or `slamon up` first)")
 
 
 @contextmanager
@@ -18,17 +31,10 @@ def session_or_exit(settings: Settings, *, write: bool = False) -> Iterator[Sess
 
     Read-only unless ``write``: a reader takes no write lock (SQLite) from the workers.
     """
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    from models.db import create_db_engine, snapshot, transaction
-
     engine = create_db_engine(settings.database)
     try:
-        with (transaction if write else snapshot)(engine) as session:
+        with database_or_exit(settings), (transaction if write else snapshot)(engine) as session:
             yield session
-    except (OperationalError, ProgrammingError) as exc:
-        fail(f"cannot use the database {engine.url.render_as_string()}: {exc.orig} "
-             "(run `slamon migrate` or `slamon up` first)")
     finally:
         engine.dispose()
 

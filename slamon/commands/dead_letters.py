@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import IO, TYPE_CHECKING
 
 import click
 
 from models.views import DISPLAY_ZONE
 from slamon.commands.common import echo_json, fail, settings_or_exit
+from slamon.commands.database import database_or_exit, session_or_exit
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
+    pass
 
 ERROR_WIDTH = 90
 
@@ -34,7 +33,7 @@ def list_command(limit: int, include_replayed: bool, as_json: bool) -> None:
     """The newest dead letters first, not yet replayed ones only unless --all."""
     from worker.dead_letters import list_dead_letters
 
-    with _session() as session:
+    with session_or_exit(settings_or_exit()) as session:
         letters = list_dead_letters(session, limit, include_replayed, DISPLAY_ZONE)
     if as_json:
         echo_json(letters)
@@ -60,7 +59,7 @@ def show_command(letter_id: int) -> None:
     """Print one dead letter as JSON, with its raw text in full."""
     from worker.dead_letters import DeadLetterNotFoundError, get_dead_letter
 
-    with _session() as session:
+    with session_or_exit(settings_or_exit()) as session:
         try:
             letter = get_dead_letter(session, letter_id, DISPLAY_ZONE)
         except DeadLetterNotFoundError as exc:
@@ -103,7 +102,7 @@ def replay_command(letter_id: int | None, replay_all: bool, payload: IO[str] | N
                 err=True,
             )
 
-    with _database():
+    with database_or_exit(settings_or_exit()):
         if replay_all:
             results = replay_pending(runtime, on_result=report)
             click.echo(f"replayed {len(results) - invalid} of {len(results)}", err=True)
@@ -114,23 +113,3 @@ def replay_command(letter_id: int | None, replay_all: bool, payload: IO[str] | N
             except DeadLetterNotFoundError as exc:
                 fail(str(exc))
     raise SystemExit(1 if invalid else 0)
-
-
-@contextmanager
-def _database() -> Iterator[None]:
-    """Turn a missing schema or an unreachable database into one actionable line."""
-    from sqlalchemy.exc import OperationalError, ProgrammingError
-
-    try:
-        yield
-    except (OperationalError, ProgrammingError) as exc:
-        fail(f"cannot use the database: {exc.orig} (run `slamon migrate` or `slamon up` first)")
-
-
-@contextmanager
-def _session() -> Iterator[Session]:
-    from models.db import create_db_engine, transaction
-
-    engine = create_db_engine(settings_or_exit().database)
-    with _database(), transaction(engine) as session:
-        yield session
