@@ -6,6 +6,7 @@ what makes ``acks_late`` safe: a message redelivered after a crash does nothing 
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -43,8 +44,6 @@ def ingest_task(self: Task, body: Any) -> None:
 
 
 def _to_json(body: Any) -> str:
-    import json
-
     try:
         return json.dumps(body, ensure_ascii=False)
     except (TypeError, ValueError):
