@@ -1,7 +1,7 @@
 """The HTTP API: a thin adapter over the producer SDK and the read models.
 
 Routes: ``GET /healthz``, ``GET /readyz``, ``POST /v1/events``, ``GET /v1/cases/{case_id}``,
-``GET /metrics``, and the dashboard (``GET /``, ``GET /v1/summary``: :mod:`api.dashboard`).
+``GET /metrics``, and the dashboard (``GET /``, ``GET /v1/summary``: :mod:`slamon.api.dashboard`).
 """
 
 from __future__ import annotations
@@ -17,17 +17,17 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 
-from api.auth import token_role_checker
-from api.dashboard import dashboard_router
-from api.dead_letters import dead_letters_router
-from api.metrics import render_metrics
-from api.ops import ops_router
-from models.db import create_db_engine, snapshot
-from models.event_fields import ID_PATTERN, json_type
-from models.events import EventError, HelpEvent, parse_event
-from models.views import DISPLAY_ZONE, case_view
+from slamon.api.auth import token_role_checker
+from slamon.api.dashboard import dashboard_router
+from slamon.api.dead_letters import dead_letters_router
+from slamon.api.metrics import render_metrics
+from slamon.api.ops import ops_router
+from slamon.models.db.engine import create_db_engine, snapshot
+from slamon.models.db.views import DISPLAY_ZONE, case_view
+from slamon.models.event_fields import ID_PATTERN, json_type
+from slamon.models.events import EventError, HelpEvent, parse_event
+from slamon.sdk import Producer
 from slamon.settings import NoBrokerError, Settings, get_settings
-from worker.producer import Producer
 
 log = logging.getLogger("slamon.api")
 

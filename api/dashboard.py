@@ -25,11 +25,11 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
-from api.auth import token_role_checker
-from api.summary import build_summary
-from models.db import read_only
-from models.policy import load_policies
-from models.views import DISPLAY_ZONE
+from slamon.api.auth import token_role_checker
+from slamon.api.summary import build_summary
+from slamon.models.db.engine import read_only
+from slamon.models.db.views import DISPLAY_ZONE
+from slamon.models.policy.policy import load_policies
 from slamon.settings import Settings
 
 REFRESH_SECONDS = 5
@@ -79,7 +79,7 @@ def largest_grace(settings: Settings) -> timedelta:
 
 def render_page() -> tuple[str, str]:
     """The page with its stylesheet and script inlined, and the CSP that admits just those."""
-    static = resources.files("api") / "static"
+    static = resources.files("slamon.api") / "static"
     style = (static / "dashboard.css").read_text(encoding="utf-8")
     script = (static / "dashboard.js").read_text(encoding="utf-8")
     page = Template((static / "dashboard.html").read_text(encoding="utf-8")).substitute(

@@ -10,10 +10,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import Engine
 
-from models.db import transaction
-from models.views import DISPLAY_ZONE
+from slamon.models.db.engine import transaction
+from slamon.models.db.views import DISPLAY_ZONE
 from slamon.settings import Role
-from worker.dead_letters import (
+from slamon.worker.dead_letters import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     DeadLetterNotFoundError,

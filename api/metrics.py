@@ -2,7 +2,7 @@
 
 The database is the source of truth shared by every worker and scheduler replica, so gauges
 are computed from it on each scrape rather than from per-process counters that would each see
-a fraction of the work. The queries are the dashboard's (:mod:`api.summary`).
+a fraction of the work. The queries are the dashboard's (:mod:`slamon.api.summary`).
 
 Signals an alert can be built on:
 - ``slamon_deadlines_overdue`` > 0 for a few minutes: the scheduler is down or behind.
@@ -20,9 +20,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import Connection, Engine, func, select
 
-from api import summary
-from models.db import read_only
-from models.tables import Breach, Case, Compensation, DeadLetter, Deadline
+from slamon.api import summary
+from slamon.models.db.engine import read_only
+from slamon.models.db.tables import Breach, Case, Compensation, DeadLetter, Deadline
 
 LAG_QUANTILES = (0.5, 0.9, 0.99, 1.0)
 

@@ -13,8 +13,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import Engine
 
-from models.db import snapshot, transaction
-from models.ops import (
+from slamon.models.db.engine import snapshot, transaction
+from slamon.models.db.ops import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     CompensationNotFoundError,
@@ -23,7 +23,7 @@ from models.ops import (
     compensations_view,
     retry_compensation,
 )
-from models.views import DISPLAY_ZONE
+from slamon.models.db.views import DISPLAY_ZONE
 from slamon.settings import Role
 
 BreachStatus = Literal["open", "settled", "contested"]

@@ -31,8 +31,8 @@ from typing import Any
 
 from sqlalchemy import Connection, func, literal_column, select
 
-from models.tables import Breach, Case, Compensation, DeadLetter, Deadline, OutboxMessage
-from models.views import iso
+from slamon.models.db.tables import Breach, Case, Compensation, DeadLetter, Deadline, OutboxMessage
+from slamon.models.db.views import iso
 
 # A literal, not a bound parameter: both planners match the partial index
 # ``ix_deadlines_due_pending`` (WHERE state = 'pending') only against the same constant.

@@ -20,8 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from models.calendar_spec import WEEKDAYS, CalendarSpec
-from scheduler.calendar import BusinessCalendar
+from slamon.models.calendar.engine import BusinessCalendar
+from slamon.models.calendar.spec import WEEKDAYS, CalendarSpec
 
 DEFAULT_SPEC = CalendarSpec(
     tz="Asia/Shanghai",

@@ -47,11 +47,11 @@ from sqlalchemy.engine import make_url
 from benchmarks.bench_services import bench_broker, bench_database
 from benchmarks.bench_workers import RoleWorker, noop_worker, slamon_worker
 from benchmarks.noop import NOOP_QUEUE, NOOP_TASK
-from models.db import create_db_engine
-from models.migrate import upgrade
-from models.tables import Case, Deadline, InboxEvent
-from worker.app import create_app
-from worker.producer import Producer
+from slamon.models.db.engine import create_db_engine
+from slamon.models.db.migrate import upgrade
+from slamon.models.db.tables import Case, Deadline, InboxEvent
+from slamon.sdk import Producer
+from slamon.worker.app import create_app
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/9"

@@ -10,7 +10,7 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 
-from models.db import create_db_engine
+from slamon.models.db.engine import create_db_engine
 
 
 @contextmanager

@@ -12,9 +12,9 @@ In one run, on one machine and one broker:
    deadline each, due over the next two days), server-side; ``VACUUM ANALYZE``.
 2. Sweep: the median of ``--repeat`` sweeps of ``--due`` freshly seeded due rows, the claim
    alone and claim + judge + writes; ``EXPLAIN ANALYZE`` of the claim.
-3. Compensations in process: :func:`worker.compensation.compensate` one after the other on
+3. Compensations in process: :func:`slamon.worker.compensation.compensate` one after the other on
    every pending compensation (the sweeps' and more, ``--compensations`` in all), then
-   ``--compensations`` more with :func:`worker.compensation.compensate_many`, in the chunks
+   ``--compensations`` more with :func:`slamon.worker.compensation.compensate_many`, in the chunks
    the scheduler dispatches.
 4. Naive memory: a countdown worker holding ``--timers`` ``apply_async(countdown=…)`` tasks.
 5. With a real ``slamon worker`` (every queue) and ``slamon scheduler`` running:
@@ -70,11 +70,11 @@ from benchmarks.timers_sweep import (
     prepare_compensations,
     time_sweeps,
 )
-from models.db import create_db_engine
-from models.migrate import upgrade
-from scheduler.loop import LoopConfig
-from worker.app import create_app
-from worker.producer import Producer
+from slamon.models.db.engine import create_db_engine
+from slamon.models.db.migrate import upgrade
+from slamon.scheduler.loop import LoopConfig
+from slamon.sdk import Producer
+from slamon.worker.app import create_app
 
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"

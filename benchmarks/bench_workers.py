@@ -17,7 +17,7 @@ from types import TracebackType
 
 from celery import Celery
 
-from worker.app import EVENTS_QUEUE
+from slamon.worker.app import EVENTS_QUEUE
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -1,9 +1,10 @@
 """The naive durable timer: one Celery task per deadline, sent with ``apply_async(countdown=…)``.
 
 What issue 5 compares the database sweeper with. The app is built by the production factory
-(:func:`worker.app.create_app`): JSON, ``acks_late``, prefetch 4, the dead-lettering consumer;
-only the task, its queue and the Redis transport's redelivery settings differ. It lives here,
-not in ``worker/``, so that no production worker ever registers it (like :mod:`benchmarks.noop`).
+(:func:`slamon.worker.app.create_app`): JSON, ``acks_late``, prefetch 4, the dead-lettering
+consumer; only the task, its queue and the Redis transport's redelivery settings differ. It lives
+here, not in ``worker/``, so that no production worker ever registers it (like
+:mod:`benchmarks.noop`).
 
 The task body counts its own executions in Redis (``HINCRBY`` per task id), so a message that
 the broker redelivered after its visibility timeout shows up as a task that ran twice.
@@ -22,7 +23,7 @@ import redis
 from celery import Celery, Task
 from kombu import Queue
 
-from worker.app import VISIBILITY_TIMEOUT_SECONDS, create_app
+from slamon.worker.app import VISIBILITY_TIMEOUT_SECONDS, create_app
 
 COUNTDOWN_TASK = "bench.deadline_countdown"
 COUNTDOWN_QUEUE = "bench.countdown"

@@ -1,7 +1,7 @@
 """A Celery no-op task on its own app: the floor that ingest throughput is compared with.
 
-The app is built by the production factory (:func:`worker.app.create_app`), so it has the same
-serializer, ``acks_late``, prefetch, task events and dead-lettering consumer as the ingest
+The app is built by the production factory (:func:`slamon.worker.app.create_app`), so it has the
+same serializer, ``acks_late``, prefetch, task events and dead-lettering consumer as the ingest
 worker; only the task and its queue differ. It lives here, not in ``worker/``, so that no
 production worker ever registers a benchmark task.
 
@@ -15,7 +15,7 @@ import socket
 
 from kombu import Queue
 
-from worker.app import create_app
+from slamon.worker.app import create_app
 
 NOOP_TASK = "bench.noop"
 NOOP_QUEUE = "bench.noop"

@@ -32,7 +32,7 @@ from benchmarks.timers_procs import (
     worker_pid,
 )
 from benchmarks.timers_seed import DeadlineSet, count_breaches, count_ledger, seed
-from worker.app import VISIBILITY_TIMEOUT_SECONDS
+from slamon.worker.app import VISIBILITY_TIMEOUT_SECONDS
 
 DUP_PREFIX = "td-"
 UNACKED = "unacked"  # kombu's Redis transport: delivered, not yet acknowledged

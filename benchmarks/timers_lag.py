@@ -25,8 +25,8 @@ from benchmarks.timers_seed import (
     seed,
 )
 from benchmarks.timers_sweep import PayReport
-from models.tables import Breach, InboxEvent, LedgerEntry, OutboxMessage
-from worker.producer import Producer
+from slamon.models.db.tables import Breach, InboxEvent, LedgerEntry, OutboxMessage
+from slamon.sdk import Producer
 
 SH = ZoneInfo("Asia/Shanghai")
 LAG_PREFIX = "tl-"

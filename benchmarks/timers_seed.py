@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, Engine, func, select, text
 
-from models.tables import Breach, Compensation, Deadline, LedgerEntry
+from slamon.models.db.tables import Breach, Compensation, Deadline, LedgerEntry
 
 POLICY = "tmall-2022"
 GRACE = timedelta(minutes=1)

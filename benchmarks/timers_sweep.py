@@ -1,8 +1,8 @@
 """In-process phases: one sweep among a million pending deadlines, and the compensation service.
 
-These call the production functions directly (:func:`scheduler.sweeper.claim_due`,
-:func:`scheduler.sweeper.judge_claimed`, :func:`worker.compensation.compensate`) on the
-benchmark's Postgres database, with nothing else running: what is timed is the database work
+These call the production functions directly (:func:`slamon.scheduler.sweeper.claim_due`,
+:func:`slamon.scheduler.sweeper.judge_claimed`, :func:`slamon.worker.compensation.compensate`) on
+the benchmark's Postgres database, with nothing else running: what is timed is the database work
 of one sweep and of one payment, not a process's scheduling.
 """
 
@@ -19,9 +19,9 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from benchmarks.timers_seed import DeadlineSet, pending_compensations, seed
-from scheduler.sweeper import claim_due, judge_claimed, sweep
-from worker.compensation import compensate, compensate_many
-from worker.points.ledger import LedgerPointsIssuer
+from slamon.scheduler.sweeper import claim_due, judge_claimed, sweep
+from slamon.worker.compensation import compensate, compensate_many
+from slamon.worker.points.ledger import LedgerPointsIssuer
 
 CLAIMER = "bench-sweep"
 LEASE = timedelta(seconds=60)

@@ -67,7 +67,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from models.events import (
+from slamon.models.events import (
     HelpAssigned,
     HelpCancelled,
     HelpEvent,

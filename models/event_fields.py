@@ -1,6 +1,6 @@
 """The field types of help events: what a valid identifier, name, instant or price is.
 
-Each type carries its own rule and the reason for it, so that ``models.events`` reads as the
+Each type carries its own rule and the reason for it, so that ``slamon.models.events`` reads as the
 list of events and their fields. Custom refusals raise ``PydanticCustomError`` with a message
 that names the rule and echoes (a bounded rendering of) the refused value.
 """
@@ -25,7 +25,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from models.catalog import normalize_category, normalize_service
+from slamon.models.catalog import normalize_category, normalize_service
 
 SCHEMA_VERSION: Final = 1
 ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"

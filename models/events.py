@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from models.event_fields import (
+from slamon.models.event_fields import (
     ID_PATTERN,
     SCHEMA_VERSION,
     Category,

@@ -15,16 +15,16 @@ from typing import Any
 
 from sqlalchemy import Engine, false, literal_column, select, true
 
-from models.claims import claim_rows
-from models.db import transaction
-from models.outbox import outbox_row
-from models.tables import Case, Deadline, OutboxMessage
-from models.upsert import insert_new
+from slamon.models.announcements import outbox_row
+from slamon.models.db.claims import claim_rows
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Case, Deadline, OutboxMessage
+from slamon.models.db.upsert import insert_new
 
 log = logging.getLogger("slamon.at_risk")
 
 AT_RISK_TOPIC = "sla.at_risk"
-# Literals so that the planners match the partial index predicate (see scheduler.sweeper).
+# Literals so that the planners match the partial index predicate (see slamon.scheduler.sweeper).
 _AT_RISK_PENDING = (Deadline.state == literal_column("'pending'")) & (
     Deadline.at_risk_sent == false()
 )
@@ -39,7 +39,7 @@ class AtRiskResult:
 def warn_at_risk(engine: Engine, now: datetime, batch: int) -> AtRiskResult:
     """Flag up to ``batch`` pending deadlines whose at-risk instant has passed, and warn.
 
-    1. Claim and flag them (:func:`models.claims.claim_rows` keeps replicas apart).
+    1. Claim and flag them (:func:`slamon.models.db.claims.claim_rows` keeps replicas apart).
     2. For each flagged deadline still before its due instant, write an ``sla.at_risk``
        outbox row. One already past due (the scheduler was down meanwhile) is flagged
        without a warning: it can no longer be kept, and its breach event follows.

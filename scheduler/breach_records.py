@@ -15,9 +15,9 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from models.bulk import insert_new_rows
-from models.outbox import message_id_for, outbox_row
-from models.tables import Breach, Compensation, OutboxMessage
+from slamon.models.announcements import message_id_for, outbox_row
+from slamon.models.db.bulk import insert_new_rows
+from slamon.models.db.tables import Breach, Compensation, OutboxMessage
 
 BREACHED_TOPIC = "sla.breached"
 

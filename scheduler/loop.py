@@ -2,12 +2,12 @@
 
 A step, in order:
 
-1. **Sweep** due deadlines (:mod:`scheduler.sweeper`) and, after each sweep has committed,
+1. **Sweep** due deadlines (:mod:`slamon.scheduler.sweeper`) and, after each sweep has committed,
    dispatch the compensations it created. While a sweep comes back with a full batch the
    step sweeps again at once: after downtime the backlog is worked off at full speed instead
    of one batch per interval, with each breach's ``detected_at`` read when it is judged.
-2. **At-risk** warnings (:mod:`scheduler.at_risk`).
-3. **Redispatch** pending compensations whose task was lost (:mod:`scheduler.redispatch`);
+2. **At-risk** warnings (:mod:`slamon.scheduler.at_risk`).
+3. **Redispatch** pending compensations whose task was lost (:mod:`slamon.scheduler.redispatch`);
    while the injected ``backlog`` says tasks are still queued, only long-overdue ones.
 4. **Relay** the outbox (injected: publishing is the worker package's business).
 
@@ -28,9 +28,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
-from scheduler.at_risk import warn_at_risk
-from scheduler.redispatch import claim_for_dispatch
-from scheduler.sweeper import sweep
+from slamon.scheduler.at_risk import warn_at_risk
+from slamon.scheduler.redispatch import claim_for_dispatch
+from slamon.scheduler.sweeper import sweep
 
 log = logging.getLogger("slamon.scheduler")
 

@@ -10,7 +10,7 @@ A duplicate task is harmless anyway: the compensation task and the points port a
 
 A burst (thousands of breaches at once) can leave tasks waiting in the queue longer than the
 threshold although none is lost; the scheduler then passes ``due_by`` far in the past (see
-:mod:`scheduler.loop`) so that only long-overdue rows are dispatched again meanwhile.
+:mod:`slamon.scheduler.loop`) so that only long-overdue rows are dispatched again meanwhile.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, literal_column, select
 
-from models.claims import claim_rows
-from models.db import transaction
-from models.tables import Compensation
+from slamon.models.db.claims import claim_rows
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Compensation
 
 _PENDING = Compensation.status == literal_column("'pending'")
 
@@ -37,7 +37,7 @@ def claim_for_dispatch(
 
     1. Pick pending rows with ``next_attempt_at <= due_by`` (``now`` by default; index on
        status, next_attempt_at), skipping rows another replica is claiming
-       (:func:`models.claims.claim_rows`).
+       (:func:`slamon.models.db.claims.claim_rows`).
     2. Set ``next_attempt_at = now + redispatch_after`` on them.
     """
     due = (

@@ -11,13 +11,13 @@ however many deadlines are pending. Several scheduler replicas may sweep at once
   claimer that dies leaves its lease to expire; then another replica claims the rows again.
   That is what makes catch-up after a crash automatic.
 * **Judge** (:func:`judge_claimed`, one transaction per chunk of rows): judgement by event
-  time (:func:`scheduler.judge.judge`) and, in the same transaction, the deadline's new state,
-  the breach, its compensation and the outbox rows (:mod:`scheduler.breach_records`). Rows are
-  written only if still pending and still claimed by this claimer, and the breach insert is
+  time (:func:`slamon.models.judge.judge`) and, in the same transaction, the deadline's new state,
+  the breach, its compensation and the outbox rows (:mod:`slamon.scheduler.breach_records`). Rows
+  are written only if still pending and still claimed by this claimer, and the breach insert is
   guarded by the unique (case, kind) constraint, so a run repeated after any crash cannot
   record or pay a breach twice.
 
-The sweeper takes the same per-case lock as ingest (:mod:`models.locks`) so that evidence
+The sweeper takes the same per-case lock as ingest (:mod:`slamon.models.db.locks`) so that evidence
 arriving during the judgement is either seen by it or sees its result.
 """
 
@@ -31,13 +31,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
-from models.bulk import among
-from models.claims import claim_rows
-from models.db import transaction
-from models.locks import lock_cases
-from models.tables import Case, Deadline
-from scheduler.breach_records import BreachRow, RecordedBreach, record_breaches
-from scheduler.judge import DeadlineView, Outcome, judge
+from slamon.models.db.bulk import among
+from slamon.models.db.claims import claim_rows
+from slamon.models.db.engine import transaction
+from slamon.models.db.locks import lock_cases
+from slamon.models.db.tables import Case, Deadline
+from slamon.models.judge import DeadlineView, Outcome, judge
+from slamon.scheduler.breach_records import BreachRow, RecordedBreach, record_breaches
 
 log = logging.getLogger("slamon.sweeper")
 
@@ -47,7 +47,7 @@ PENDING = Deadline.state == literal_column("'pending'")
 
 # Rows judged per transaction: bounded so a large batch never exceeds SQLite's parameter
 # limit and never holds the per-case locks (which ingest waits on) for long. Postgres takes
-# the ids as one array whatever their number (models.bulk), and a whole default batch
+# the ids as one array whatever their number (slamon.models.db.bulk), and a whole default batch
 # (1,000) in one transaction costs less than two transactions of half as many rows.
 JUDGE_CHUNK = 500
 POSTGRES_JUDGE_CHUNK = 1000
@@ -75,7 +75,8 @@ def claim_due(
     """Claim up to ``batch`` due deadlines for ``claimer`` until ``now + lease``; their ids.
 
     1. Pick pending rows with ``judge_at <= now`` whose lease is absent or expired, earliest
-       first, skipping rows another replica is claiming (:func:`models.claims.claim_rows`).
+       first, skipping rows another replica is claiming
+       (:func:`slamon.models.db.claims.claim_rows`).
     2. Set the lease on them, in the same transaction.
     """
     due = (

@@ -7,12 +7,12 @@ from datetime import timedelta
 
 from sqlalchemy import Engine
 
-from models.policy import PolicySet, load_policies
+from slamon.models.policy.policy import PolicySet, load_policies
 from slamon.settings import Settings
-from worker import runtime as runtime_mod
-from worker.app import app as celery_app
-from worker.points.port import PointsIssuer
-from worker.runtime import Runtime
+from slamon.worker import runtime as runtime_mod
+from slamon.worker.app import app as celery_app
+from slamon.worker.points.port import PointsIssuer
+from slamon.worker.runtime import Runtime
 
 
 def configure_logging(settings: Settings) -> None:
@@ -45,7 +45,7 @@ def configure_celery(settings: Settings) -> None:
 
 def points_issuer(settings: Settings, engine: Engine) -> PointsIssuer:
     if settings.points_adapter == "http":
-        from worker.points.http import HttpPointsIssuer
+        from slamon.worker.points.http import HttpPointsIssuer
 
         assert settings.points_url is not None and settings.points_secret is not None
         return HttpPointsIssuer(
@@ -54,6 +54,6 @@ def points_issuer(settings: Settings, engine: Engine) -> PointsIssuer:
             connect_timeout=min(2.0, settings.points_timeout_seconds),
             read_timeout=settings.points_timeout_seconds,
         )
-    from worker.points.ledger import LedgerPointsIssuer
+    from slamon.worker.points.ledger import LedgerPointsIssuer
 
     return LedgerPointsIssuer(engine)

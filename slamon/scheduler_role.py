@@ -13,15 +13,15 @@ from datetime import timedelta
 
 import redis
 
-from models.db import engine_for
-from scheduler.loop import LoopConfig, SchedulerLoop
 from slamon.bootstrap import build_runtime, configure_celery, configure_logging
+from slamon.models.db.engine import engine_for
+from slamon.scheduler.loop import LoopConfig, SchedulerLoop
+from slamon.scheduler.outbox import Publisher, relay_outbox
+from slamon.scheduler.publishers import RedisStreamPublisher, WebhookPublisher
 from slamon.settings import NoBrokerError, Settings
-from worker.app import COMPENSATION_QUEUE
-from worker.app import app as celery_app
-from worker.outbox import Publisher, relay_outbox
-from worker.publishers import RedisStreamPublisher, WebhookPublisher
-from worker.runtime import Runtime
+from slamon.worker.app import COMPENSATION_QUEUE
+from slamon.worker.app import app as celery_app
+from slamon.worker.runtime import Runtime
 
 log = logging.getLogger("slamon.scheduler")
 

@@ -28,9 +28,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from models.db import create_db_engine, display_url
-from models.migrate import upgrade
 from slamon.embedded_redis import EmbeddedRedis
+from slamon.models.db.engine import create_db_engine, display_url
+from slamon.models.db.migrate import upgrade
 from slamon.settings import Settings, read_run_file
 
 STOP_TIMEOUT_SECONDS = 20.0

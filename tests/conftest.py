@@ -24,8 +24,8 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
-from models.db import create_db_engine
-from models.migrate import upgrade
+from slamon.models.db.engine import create_db_engine
+from slamon.models.db.migrate import upgrade
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 POSTGRES_URL = os.environ.get("SLAMON_TEST_POSTGRES_URL")

@@ -27,7 +27,7 @@ VISIBILITY_TIMEOUT_SECONDS = 3600
 
 
 def create_app(broker_url: str | None = None) -> Celery:
-    app = Celery("slamon", broker=broker_url, include=["worker.tasks"])
+    app = Celery("slamon", broker=broker_url, include=["slamon.worker.tasks"])
     app.conf.update(
         task_serializer="json",
         result_serializer="json",
@@ -54,7 +54,7 @@ def create_app(broker_url: str | None = None) -> Celery:
         broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
         worker_hijack_root_logger=False,
         # Messages the worker cannot run are dead-lettered, not dropped (worker/consumer.py).
-        worker_consumer="worker.consumer:DeadLetteringConsumer",
+        worker_consumer="slamon.worker.consumer:DeadLetteringConsumer",
         enable_utc=True,
         timezone="UTC",
     )

@@ -6,8 +6,8 @@ here a whole group costs one lookup and one batched INSERT per table (an ``execu
 pipelined by psycopg), which is what lets a batch ingest faster than Celery runs one no-op
 task per message (benchmarks/bench_ingest.py).
 
-The outcome is exactly what the one-by-one path (:func:`worker.case_apply.apply_event`) would
-record, because the rows come from the same function (:func:`worker.case_apply.opening_rows`)
+The outcome is exactly what the one-by-one path (:func:`slamon.worker.case_apply.apply_event`) would
+record, because the rows come from the same function (:func:`slamon.worker.case_apply.opening_rows`)
 and only openings whose outcome depends on nothing else are taken:
 - its ``event_id`` is new to the inbox and occurs once in the batch;
 - its case is not stored and has no parked events (nothing to retry after the opening);
@@ -38,15 +38,15 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
-from models.events import HelpEvent, HelpOpened, event_to_json
-from models.policy import PolicyError, PolicySet
-from models.tables import Case, Deadline, InboxEvent
-from worker.case_apply import APPLIED, REJECTED, opening_detail, opening_rows
+from slamon.models.db.tables import Case, Deadline, InboxEvent
+from slamon.models.events import HelpEvent, HelpOpened, event_to_json
+from slamon.models.policy.policy import PolicyError, PolicySet
+from slamon.worker.case_apply import APPLIED, REJECTED, opening_detail, opening_rows
 
 log = logging.getLogger("slamon.ingest")
 
 LOOKUP_CHUNK = 500  # ids per IN (...) query: well inside SQLite's parameter limit
-# As in worker.ingest: these mean the database, not the events; the task retries the message.
+# As in slamon.worker.ingest: these mean the database, not the events; the task retries the message.
 DATABASE_AWAY = (OperationalError, InterfaceError, ProgrammingError)
 
 
@@ -137,7 +137,7 @@ def _stored_cases(session: Session, case_ids: list[str]) -> set[str]:
 
 
 def _inbox_row(event: HelpOpened, now: datetime, opened: Opened) -> dict[str, Any]:
-    # The same values worker.ingest._ingest_one records, with the outcome already decided.
+    # The same values slamon.worker.ingest._ingest_one records, with the outcome already decided.
     return {
         "event_id": event.event_id,
         "case_id": event.case_id,

@@ -1,14 +1,14 @@
 """Applying one help event to its stored case: the case row, its deadlines and the inbox row.
 
-The caller (:mod:`worker.ingest`) holds the case's lock and has recorded the event in the inbox;
-this module decides the event's outcome and writes it on that inbox row:
+The caller (:mod:`slamon.worker.ingest`) holds the case's lock and has recorded the event in the
+inbox; this module decides the event's outcome and writes it on that inbox row:
 
 - ``help.opened`` plans eligibility and deadlines from the policy in force at ``opened_at`` and
   stores the case (``applied``; the detail says why an ineligible case is not monitored). A
   second opening, or one no policy covers, is ``rejected`` with the reason.
 - any other event for a case not opened yet is ``parked``;
-- otherwise the pure state machine (:func:`models.case_state.apply`) decides: ``applied`` (the
-  detail is the transition's note, e.g. why it changed nothing), ``rejected`` for good with the
+- otherwise the pure state machine (:func:`slamon.models.case_state.apply`) decides: ``applied``
+  (the detail is the transition's note, e.g. why it changed nothing), ``rejected`` for good with the
   reason, or ``parked`` when it would be legal once an earlier, late event arrives.
 
 After an event is applied, :func:`retry_parked` applies the case's parked events again.
@@ -23,12 +23,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.case_state import CaseState, DeadlineEffect, apply, initial
-from models.events import HelpEvent, HelpOpened, parse_event
-from models.policy import PolicyError, PolicySet
-from models.tables import Case, Deadline, InboxEvent
-from scheduler.deadlines import CaseFacts, plan_case
-from worker.evidence import apply_effect
+from slamon.models.case_state import CaseState, DeadlineEffect, apply, initial
+from slamon.models.db.tables import Case, Deadline, InboxEvent
+from slamon.models.deadlines import CaseFacts, plan_case
+from slamon.models.events import HelpEvent, HelpOpened, parse_event
+from slamon.models.policy.policy import PolicyError, PolicySet
+from slamon.worker.evidence import apply_effect
 
 APPLIED, PARKED, REJECTED = "applied", "parked", "rejected"
 NOT_OPENED = "waiting for help.opened of this case"
@@ -97,7 +97,7 @@ def opening_rows(
     """The case row and its deadline rows that ``event`` opens, as column values.
 
     The one mapping from an opening to rows, shared by the one-by-one path here and the bulk
-    path (:mod:`worker.bulk_open`). Raises PolicyError when no policy covers ``opened_at``.
+    path (:mod:`slamon.worker.bulk_open`). Raises PolicyError when no policy covers ``opened_at``.
     """
     facts = CaseFacts(
         opened_at=event.occurred_at,

@@ -29,13 +29,13 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, bindparam, literal_column, select, update
 
-from models.db import read_only
-from models.locks import lock_cases
-from models.outbox import outbox_row
-from models.tables import Breach, Compensation, OutboxMessage
-from models.upsert import insert_new
-from worker.points.backoff import backoff_delay
-from worker.points.port import (
+from slamon.models.announcements import outbox_row
+from slamon.models.db.engine import read_only
+from slamon.models.db.locks import lock_cases
+from slamon.models.db.tables import Breach, Compensation, OutboxMessage
+from slamon.models.db.upsert import insert_new
+from slamon.worker.points.backoff import backoff_delay
+from slamon.worker.points.port import (
     IssueRequest,
     IssueResult,
     PointsError,
@@ -43,7 +43,7 @@ from worker.points.port import (
     RejectedIssueError,
     RetryableIssueError,
 )
-from worker.runtime import Runtime
+from slamon.worker.runtime import Runtime
 
 log = logging.getLogger("slamon.compensation")
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from celery.worker.consumer import Consumer
 
-from worker import ingest, runtime
+from slamon.worker import ingest, runtime
 
 log = logging.getLogger("slamon.consumer")
 

@@ -9,7 +9,7 @@ Replaying a letter (:func:`replay`), in one transaction:
      the inbox ignores, but one outcome per replay is clearer).
   2. Take the text to replay: a new correction (stored as ``corrected_raw``), or the letter's
      current text.
-  3. Read it exactly as ingest does (:func:`worker.ingest.decode`, the clock-skew check). If
+  3. Read it exactly as ingest does (:func:`slamon.worker.ingest.decode`, the clock-skew check). If
      anything is still wrong, nothing is applied: the letter stays, its ``error`` now says
      what is wrong with this text, and the result says so.
   4. Otherwise ingest the events through the same path as the queue (source ``replay``) and
@@ -28,10 +28,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.db import transaction
-from models.events import HelpEvent
-from models.tables import DeadLetter
-from worker.ingest import (
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import DeadLetter
+from slamon.models.events import HelpEvent
+from slamon.worker.ingest import (
     IngestOutcome,
     Unreadable,
     decode,
@@ -39,7 +39,7 @@ from worker.ingest import (
     ingest_in_session,
     storable,
 )
-from worker.runtime import Runtime
+from slamon.worker.runtime import Runtime
 
 SOURCE = "replay"
 DEFAULT_LIMIT = 50

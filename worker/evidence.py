@@ -4,7 +4,7 @@ The state machine says "the response happened at T" or "the help was withdrawn a
 module decides what that means for the stored deadline, whenever the message arrives. The
 row keeps the facts (``met_at``: the earliest evidence that counts; ``cancelled_at``: the
 withdrawal) and its state follows from them by the first two rules of
-:func:`scheduler.judge.judge`, so any delivery order of the same facts gives the same row:
+:func:`slamon.models.judge.judge`, so any delivery order of the same facts gives the same row:
 
 1. evidence at or before ``due_at`` → ``met`` (even if its message arrives after the due
    instant, inside the grace period, before the sweeper judged);
@@ -29,9 +29,9 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.case_state import DeadlineEffect
-from models.outbox import outbox_row
-from models.tables import Breach, Compensation, Deadline, OutboxMessage
+from slamon.models.announcements import outbox_row
+from slamon.models.case_state import DeadlineEffect
+from slamon.models.db.tables import Breach, Compensation, Deadline, OutboxMessage
 
 log = logging.getLogger("slamon.evidence")
 

@@ -5,17 +5,17 @@ its own savepoint (:func:`ingest_in_session`):
   1. Read it: whatever is not JSON, not an object, or not a valid event is dead-lettered with
      its raw text and the reason; so is an event further in the future than the allowed
      clock skew. The valid events of a batch go on.
-  2. Take the locks of the batch's cases, in key order (:mod:`models.locks`), so two workers
-     never interleave one case and two batches cannot deadlock. Then find which event ids the
-     inbox already holds and which cases have parked events, one query each for the batch.
+  2. Take the locks of the batch's cases, in key order (:mod:`slamon.models.db.locks`), so two
+     workers never interleave one case and two batches cannot deadlock. Then find which event ids
+     the inbox already holds and which cases have parked events, one query each for the batch.
   3. Openings that depend on nothing else (a new event id, a new case with nothing parked and
      no other event in the batch) are recorded together, a few statements for the whole group
-     (:mod:`worker.bulk_open`), with the outcome the steps below would give each of them.
+     (:mod:`slamon.worker.bulk_open`), with the outcome the steps below would give each of them.
      Each other event, in ``occurred_at`` order: record it in the inbox keyed by ``event_id``
      (a second copy is counted as a duplicate and changes nothing), then apply it to its case
-     (:mod:`worker.case_apply`): applied, parked (its case is not opened yet, or it is legal
+     (:mod:`slamon.worker.case_apply`): applied, parked (its case is not opened yet, or it is legal
      only once an earlier, late event arrives) or rejected with the reason. Evidence is
-     judged by ``occurred_at`` whenever it arrives (:mod:`worker.evidence`).
+     judged by ``occurred_at`` whenever it arrives (:mod:`slamon.worker.evidence`).
   4. After an event is applied, retry that case's parked events (in ``occurred_at`` order,
      until none applies).
   5. An event whose processing fails for a reason of its own (not the database being away)
@@ -45,14 +45,14 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session
 
-from models.db import transaction
-from models.event_fields import json_type
-from models.events import EventError, HelpEvent, event_to_json, parse_event
-from models.locks import lock_cases
-from models.tables import DeadLetter, InboxEvent
-from worker.bulk_open import independent_openings, open_new_cases
-from worker.case_apply import APPLIED, PARKED, apply_event, retry_parked
-from worker.runtime import Runtime
+from slamon.models.db.engine import transaction
+from slamon.models.db.locks import lock_cases
+from slamon.models.db.tables import DeadLetter, InboxEvent
+from slamon.models.event_fields import json_type
+from slamon.models.events import EventError, HelpEvent, event_to_json, parse_event
+from slamon.worker.bulk_open import independent_openings, open_new_cases
+from slamon.worker.case_apply import APPLIED, PARKED, apply_event, retry_parked
+from slamon.worker.runtime import Runtime
 
 log = logging.getLogger("slamon.ingest")
 

@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
 
-from models.db import engine_for
+from slamon.models.db.engine import engine_for
 
 if TYPE_CHECKING:
-    from models.policy import PolicySet
-    from worker.points.port import PointsIssuer
+    from slamon.models.policy.policy import PolicySet
+    from slamon.worker.points.port import PointsIssuer
 
 
 def utcnow() -> datetime:

@@ -13,8 +13,8 @@ from typing import Any
 from celery import Task
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from worker import compensation, ingest, runtime
-from worker.app import app
+from slamon.worker import compensation, ingest, runtime
+from slamon.worker.app import app
 
 log = logging.getLogger("slamon.tasks")
 

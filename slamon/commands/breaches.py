@@ -6,9 +6,9 @@ from datetime import datetime
 
 import click
 
-from models.ops import BREACH_STATUSES, DEFAULT_LIMIT, MAX_LIMIT
 from slamon.commands.common import echo_json, fail, settings_or_exit
 from slamon.commands.database import session_or_exit, zone_or_exit
+from slamon.models.db.ops import BREACH_STATUSES, DEFAULT_LIMIT, MAX_LIMIT
 
 
 @click.command(name="breaches")
@@ -25,7 +25,7 @@ from slamon.commands.database import session_or_exit, zone_or_exit
               help="Zone the instants are printed in.")
 def command(since: str | None, kind: str | None, status: str | None, limit: int, tz: str) -> None:
     """Print breaches (due, detected, points, status, compensation) as a JSON list."""
-    from models.ops import breaches_view
+    from slamon.models.db.ops import breaches_view
 
     settings = settings_or_exit()
     zone = zone_or_exit(tz)

@@ -13,7 +13,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
-from scheduler.calendar import BusinessCalendar, CalendarError
+from slamon.models.calendar.engine import BusinessCalendar, CalendarError
 
 FIELDS = {
     "add": frozenset({"op", "calendar", "start", "seconds"}),

@@ -19,8 +19,8 @@ from slamon.commands.database import session_or_exit, zone_or_exit
 @click.option("--no-events", is_flag=True, help="Leave out the event history.")
 def command(case_id: str, tz: str, no_events: bool) -> None:
     """Print case CASE_ID as JSON; exit 1 if no such case is known."""
-    from models.db import display_url
-    from models.views import case_view
+    from slamon.models.db.engine import display_url
+    from slamon.models.db.views import case_view
 
     settings = settings_or_exit()
     zone = zone_or_exit(tz)

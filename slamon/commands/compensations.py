@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import click
 
-from models.ops import COMPENSATION_STATUSES, DEFAULT_LIMIT, MAX_LIMIT
 from slamon.commands.common import echo_json, fail, settings_or_exit
 from slamon.commands.database import session_or_exit, zone_or_exit
+from slamon.models.db.ops import COMPENSATION_STATUSES, DEFAULT_LIMIT, MAX_LIMIT
 
 
 @click.group(name="compensations", invoke_without_command=True)
@@ -23,7 +23,7 @@ def command(ctx: click.Context, status: str | None, limit: int, tz: str) -> None
     newest first. `slamon compensations retry ID` sends a failed one again."""
     if ctx.invoked_subcommand is not None:
         return
-    from models.ops import compensations_view
+    from slamon.models.db.ops import compensations_view
 
     settings = settings_or_exit()
     zone = zone_or_exit(tz)
@@ -42,7 +42,7 @@ def retry(compensation_id: int, tz: str) -> None:
     does not exist or is not failed."""
     from datetime import UTC, datetime
 
-    from models.ops import (
+    from slamon.models.db.ops import (
         CompensationNotFoundError,
         CompensationNotRetryableError,
         retry_compensation,

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
-from models.db import create_db_engine, display_url, snapshot, transaction
 from slamon.commands.common import fail
+from slamon.models.db.engine import create_db_engine, display_url, snapshot, transaction
 from slamon.settings import Settings
 
 

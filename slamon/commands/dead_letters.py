@@ -7,9 +7,9 @@ from typing import IO, TYPE_CHECKING
 
 import click
 
-from models.views import DISPLAY_ZONE
 from slamon.commands.common import echo_json, fail, settings_or_exit
 from slamon.commands.database import database_or_exit, session_or_exit
+from slamon.models.db.views import DISPLAY_ZONE
 
 if TYPE_CHECKING:
     pass
@@ -31,7 +31,7 @@ def command() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (texts cut at 2,000 chars).")
 def list_command(limit: int, include_replayed: bool, as_json: bool) -> None:
     """The newest dead letters first, not yet replayed ones only unless --all."""
-    from worker.dead_letters import list_dead_letters
+    from slamon.worker.dead_letters import list_dead_letters
 
     with session_or_exit(settings_or_exit()) as session:
         letters = list_dead_letters(session, limit, include_replayed, DISPLAY_ZONE)
@@ -57,7 +57,7 @@ def list_command(limit: int, include_replayed: bool, as_json: bool) -> None:
 @click.argument("letter_id", type=int)
 def show_command(letter_id: int) -> None:
     """Print one dead letter as JSON, with its raw text in full."""
-    from worker.dead_letters import DeadLetterNotFoundError, get_dead_letter
+    from slamon.worker.dead_letters import DeadLetterNotFoundError, get_dead_letter
 
     with session_or_exit(settings_or_exit()) as session:
         try:
@@ -87,7 +87,12 @@ def replay_command(letter_id: int | None, replay_all: bool, payload: IO[str] | N
     if payload is not None and replay_all:
         fail("--payload corrects one letter: give its ID, not --all", code=2)
     from slamon.bootstrap import build_runtime
-    from worker.dead_letters import DeadLetterNotFoundError, ReplayResult, replay, replay_pending
+    from slamon.worker.dead_letters import (
+        DeadLetterNotFoundError,
+        ReplayResult,
+        replay,
+        replay_pending,
+    )
 
     runtime = build_runtime(settings_or_exit())
     invalid = 0

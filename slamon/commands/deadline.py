@@ -9,11 +9,11 @@ from typing import Any
 
 import click
 
-from models.policy import PolicyError
-from scheduler.calendar import CalendarError
-from scheduler.deadlines import CaseFacts, CasePlan, plan_case
 from slamon.commands.common import echo_json, fail
 from slamon.commands.policy import policies_option, policy_set
+from slamon.models.calendar.engine import CalendarError
+from slamon.models.deadlines import CaseFacts, CasePlan, plan_case
+from slamon.models.policy.policy import PolicyError
 
 
 @click.command("deadline")

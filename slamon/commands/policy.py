@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import click
 
-from models.policy import Policy, PolicyError, PolicySet, load_policies, load_policy_file
 from slamon.commands.common import echo_json, fail, settings_or_exit
+from slamon.models.policy.policy import (
+    Policy,
+    PolicyError,
+    PolicySet,
+    load_policies,
+    load_policy_file,
+    shipped_folder,
+)
 
 policies_option = click.option(
     "--policies",
@@ -98,5 +104,5 @@ def _summary(policy: Policy, policies: PolicySet) -> dict[str, Any]:
 
 
 def _is_shipped(path: Path) -> bool:
-    shipped = Path(str(resources.files("models") / "policies")).resolve()
+    shipped = Path(str(shipped_folder())).resolve()
     return path.resolve().parent == shipped

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from slamon.commands.common import fail, settings_or_exit
-from worker.app import QUEUES
+from slamon.worker.app import QUEUES
 
 
 @click.command()
@@ -68,7 +68,7 @@ def worker(concurrency: int | None, queues: str, pool: str, name: str | None) ->
     import os
 
     from slamon.bootstrap import build_runtime, configure_celery, configure_logging
-    from worker.app import app
+    from slamon.worker.app import app
 
     settings = settings_or_exit()
     configure_logging(settings)
@@ -107,7 +107,7 @@ def api(host: str | None, port: int | None) -> None:
 
     settings = settings_or_exit()
     uvicorn.run(
-        "api.app:create_app",
+        "slamon.api.app:create_app",
         factory=True,
         host=host or settings.api_host,
         port=port or settings.api_port,
@@ -132,7 +132,7 @@ def flower(address: str, port: int | None) -> None:
     import os
 
     from slamon.bootstrap import configure_celery
-    from worker.app import app
+    from slamon.worker.app import app
 
     settings = settings_or_exit()
     try:
@@ -170,8 +170,8 @@ def basic_auth_problem(value: str) -> str | None:
 @click.command()
 def migrate() -> None:
     """Create or upgrade the database schema (idempotent)."""
-    from models.db import create_db_engine
-    from models.migrate import current_revision, upgrade
+    from slamon.models.db.engine import create_db_engine
+    from slamon.models.db.migrate import current_revision, upgrade
 
     settings = settings_or_exit()
     settings.home.mkdir(parents=True, exist_ok=True)

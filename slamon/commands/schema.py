@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from models.events import event_json_schema
 from slamon.commands.common import echo_json
+from slamon.models.events import event_json_schema
 
 
 @click.command("schema")

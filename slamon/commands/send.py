@@ -11,8 +11,8 @@ from typing import IO, Any
 
 import click
 
-from models.event_fields import ID_PATTERN
 from slamon.commands.common import fail, settings_or_exit
+from slamon.models.event_fields import ID_PATTERN
 
 CHUNK = 500  # events per queued message: one SDK batch
 
@@ -31,9 +31,9 @@ def command(source: IO[str], progress: bool | None) -> None:
     "queued"} or {"event_id", "line", "status": "rejected", "error"}, and exits 1 if any was
     rejected. Valid events travel in batches of 500 (one queue message each).
     """
-    from models.events import EventError, parse_event
+    from slamon.models.events import EventError, parse_event
+    from slamon.sdk import Producer
     from slamon.settings import NoBrokerError
-    from worker.producer import Producer
 
     settings = settings_or_exit()
     try:

@@ -17,9 +17,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from models.db import create_db_engine
-from models.migrate import upgrade
 from slamon.embedded_redis import free_port
+from slamon.models.db.engine import create_db_engine
+from slamon.models.db.migrate import upgrade
 from tests.e2e.stack import SLAMON, clean_env
 from tests.support.ops_rows import OpsRows
 

@@ -142,7 +142,7 @@ def test_flower_refuses_unusable_basic_auth(
 def test_flower_arguments(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, auth: str | None
 ) -> None:
-    from worker.app import app
+    from slamon.worker.app import app
 
     started: list[list[str]] = []
     monkeypatch.setattr(app, "start", started.append)

@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, select, update
 
-from models.db import transaction
-from models.tables import Deadline, OutboxMessage
-from scheduler.at_risk import warn_at_risk
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Deadline, OutboxMessage
+from slamon.scheduler.at_risk import warn_at_risk
 from tests.support.seed import SeedDeadline, seed_cases
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)

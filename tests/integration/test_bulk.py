@@ -1,4 +1,5 @@
-"""models.bulk on both databases: the set-at-a-time forms behave as the row-by-row ones."""
+"""slamon.models.db.bulk on both databases: the set-at-a-time forms behave as the row-by-row
+ones."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
-from models.bulk import among, insert_new_rows
-from models.db import transaction
-from models.tables import OutboxMessage
+from slamon.models.db.bulk import among, insert_new_rows
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import OutboxMessage
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 26, 10, 0, 0, 123456, tzinfo=SHANGHAI)

@@ -10,15 +10,15 @@ import pytest
 from celery.exceptions import Retry
 from sqlalchemy import Engine, select
 
-from models.db import transaction
-from models.policy import load_policies
-from models.tables import Compensation
-from scheduler.sweeper import sweep
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Compensation
+from slamon.models.policy.policy import load_policies
+from slamon.scheduler.sweeper import sweep
+from slamon.worker import runtime as runtime_mod
+from slamon.worker.points.memory import InMemoryPointsIssuer
+from slamon.worker.points.port import RetryableIssueError
+from slamon.worker.tasks import compensate_batch_task, compensate_task
 from tests.support.seed import seed_cases
-from worker import runtime as runtime_mod
-from worker.points.memory import InMemoryPointsIssuer
-from worker.points.port import RetryableIssueError
-from worker.tasks import compensate_batch_task, compensate_task
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 

@@ -8,17 +8,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Engine, func, select
 
-from models.db import transaction
-from models.ops import CompensationNotRetryableError, retry_compensation
-from models.tables import Breach, Compensation, Deadline, LedgerEntry, OutboxMessage
-from scheduler.redispatch import claim_for_dispatch
-from scheduler.sweeper import sweep
+from slamon.models.db.engine import transaction
+from slamon.models.db.ops import CompensationNotRetryableError, retry_compensation
+from slamon.models.db.tables import Breach, Compensation, Deadline, LedgerEntry, OutboxMessage
+from slamon.scheduler.redispatch import claim_for_dispatch
+from slamon.scheduler.sweeper import sweep
+from slamon.worker.compensation import MAX_RETRY_DELAY, compensate, compensate_many
+from slamon.worker.evidence import contest_breach
+from slamon.worker.points.ledger import LedgerPointsIssuer
+from slamon.worker.points.memory import InMemoryPointsIssuer
+from slamon.worker.points.port import (
+    IssueRequest,
+    IssueResult,
+    RejectedIssueError,
+    RetryableIssueError,
+)
 from tests.support.seed import seed_cases
-from worker.compensation import MAX_RETRY_DELAY, compensate, compensate_many
-from worker.evidence import contest_breach
-from worker.points.ledger import LedgerPointsIssuer
-from worker.points.memory import InMemoryPointsIssuer
-from worker.points.port import IssueRequest, IssueResult, RejectedIssueError, RetryableIssueError
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 DETECTED = DUE + timedelta(minutes=5)
@@ -92,7 +97,7 @@ class TestLedgerIssuer:
             assert isinstance(paid, IssueResult) and paid.status == "issued"
 
     def test_an_unreachable_database_is_retryable(self) -> None:
-        from models.db import create_db_engine
+        from slamon.models.db.engine import create_db_engine
 
         gone = create_db_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
         with pytest.raises(RetryableIssueError, match="points ledger unavailable"):

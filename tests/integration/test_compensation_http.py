@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from models.db import transaction
-from models.tables import Breach, Compensation, OutboxMessage
-from scheduler.sweeper import sweep
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Breach, Compensation, OutboxMessage
+from slamon.scheduler.sweeper import sweep
+from slamon.worker.compensation import compensate
+from slamon.worker.points.http import HttpPointsIssuer
 from tests.support.points_server import PointsServer
 from tests.support.seed import seed_cases
-from worker.compensation import compensate
-from worker.points.http import HttpPointsIssuer
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 CASES = 120

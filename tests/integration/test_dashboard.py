@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api import summary
-from api.app import create_app
-from api.summary import build_summary, quantile
+from slamon.api import summary
+from slamon.api.app import create_app
+from slamon.api.summary import build_summary, quantile
 from slamon.settings import Settings
 from tests.support.ops_rows import OpsRows
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
-from models.db import create_db_engine, snapshot, transaction
-from models.migrate import upgrade
-from models.tables import DeadLetter
+from slamon.models.db.engine import create_db_engine, snapshot, transaction
+from slamon.models.db.migrate import upgrade
+from slamon.models.db.tables import DeadLetter
 
 
 def _letter(n: int) -> dict[str, object]:

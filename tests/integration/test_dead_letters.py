@@ -13,21 +13,21 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import Engine, func, select
 
-from models.db import transaction
-from models.policy import load_policies
-from models.tables import Case, DeadLetter, InboxEvent
 from slamon.commands.dead_letters import command
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Case, DeadLetter, InboxEvent
+from slamon.models.policy.policy import load_policies
 from slamon.settings import get_settings
-from tests.support.histories import opened_event
-from worker.dead_letters import (
+from slamon.worker.dead_letters import (
     DeadLetterNotFoundError,
     get_dead_letter,
     list_dead_letters,
     replay,
     replay_pending,
 )
-from worker.ingest import ingest_raw
-from worker.runtime import Runtime
+from slamon.worker.ingest import ingest_raw
+from slamon.worker.runtime import Runtime
+from tests.support.histories import opened_event
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 

@@ -10,13 +10,13 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select, text
 
-from models.case_state import DeadlineEffect
-from models.db import transaction
-from models.locks import case_lock_key, lock_cases
-from models.tables import Breach, Deadline
-from scheduler.sweeper import SweepResult, sweep
+from slamon.models.case_state import DeadlineEffect
+from slamon.models.db.engine import transaction
+from slamon.models.db.locks import case_lock_key, lock_cases
+from slamon.models.db.tables import Breach, Deadline
+from slamon.scheduler.sweeper import SweepResult, sweep
+from slamon.worker.evidence import apply_effect
 from tests.support.seed import seed_cases
-from worker.evidence import apply_effect
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 NOW = DUE + timedelta(minutes=2, seconds=1)  # past judge_at: the sweeper is judging it now

@@ -13,14 +13,14 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api.app import create_app
-from models.policy import load_policies
+from slamon.api.app import create_app
 from slamon.embedded_redis import free_port
+from slamon.models.policy.policy import load_policies
 from slamon.settings import Settings
+from slamon.worker.ingest import ingest_raw
+from slamon.worker.runtime import Runtime
 from tests.support.histories import opened_event
 from tests.support.queue import drain_ingest_bodies
-from worker.ingest import ingest_raw
-from worker.runtime import Runtime
 
 PRODUCE, READ = "produce-token-0123456789", "read-token-0123456789"
 MAX_BATCH, SKEW = 5, 60

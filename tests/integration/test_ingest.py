@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, func, select
 
-from models.db import transaction
-from models.policy import load_policies
-from models.tables import Case, DeadLetter, Deadline, InboxEvent
-from worker.ingest import ingest_raw
-from worker.runtime import Runtime
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Case, DeadLetter, Deadline, InboxEvent
+from slamon.models.policy.policy import load_policies
+from slamon.worker.ingest import ingest_raw
+from slamon.worker.runtime import Runtime
 
 SH = ZoneInfo("Asia/Shanghai")
 OPENED_AT = datetime(2026, 11, 26, 17, 30, tzinfo=SH)

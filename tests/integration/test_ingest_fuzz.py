@@ -17,16 +17,16 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, func, select
 
-from api.app import create_app
-from models.db import transaction
-from models.policy import load_policies
-from models.tables import DeadLetter, InboxEvent
+from slamon.api.app import create_app
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import DeadLetter, InboxEvent
+from slamon.models.policy.policy import load_policies
 from slamon.settings import Settings
+from slamon.worker import runtime as runtime_module
+from slamon.worker.ingest import IngestOutcome, ingest_raw
+from slamon.worker.runtime import Runtime
 from tests.support.histories import opened_event
 from tests.support.queue import drain_ingest_bodies
-from worker import runtime as runtime_module
-from worker.ingest import IngestOutcome, ingest_raw
-from worker.runtime import Runtime
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TOKEN = "fuzz-token-0123456789"
@@ -192,7 +192,7 @@ def recorded(engine: Engine) -> int:
 def test_the_celery_task_records_any_body_and_never_raises(
     runtime: Runtime, engine: Engine, body: Any
 ) -> None:
-    from worker.tasks import ingest_task
+    from slamon.worker.tasks import ingest_task
 
     before = recorded(engine)
     ingest_task(body)  # as a worker runs it: the body may be any JSON value, not only text

@@ -11,14 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import Engine, select
 
-from models.db import transaction
-from models.policy import load_policies
-from models.tables import Breach, Compensation, Deadline, InboxEvent
-from models.views import case_view
-from scheduler.sweeper import sweep
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Breach, Compensation, Deadline, InboxEvent
+from slamon.models.db.views import case_view
+from slamon.models.policy.policy import load_policies
+from slamon.scheduler.sweeper import sweep
+from slamon.worker.ingest import ingest_raw
+from slamon.worker.runtime import Runtime
 from tests.support.histories import opened_event
-from worker.ingest import ingest_raw
-from worker.runtime import Runtime
 
 SH = ZoneInfo("Asia/Shanghai")
 OPENED_AT = datetime(2026, 11, 16, 10, 0, tzinfo=SH)  # Monday, inside opening hours

@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from models.policy import load_policies
+from slamon.models.policy.policy import load_policies
+from slamon.worker.ingest import ingest_raw
+from slamon.worker.runtime import Runtime
 from tests.support.histories import History, assert_means_its_history, history, stored
-from worker.ingest import ingest_raw
-from worker.runtime import Runtime
 
 SH = ZoneInfo("Asia/Shanghai")
 BASE = datetime(2026, 11, 16, 7, 0, tzinfo=SH)  # a Monday morning, before opening hours

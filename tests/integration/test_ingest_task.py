@@ -9,11 +9,11 @@ from celery.exceptions import Retry
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import OperationalError
 
-from models.db import snapshot
-from models.policy import load_policies
-from models.tables import DeadLetter
-from worker import ingest, runtime
-from worker.tasks import ingest_task
+from slamon.models.db.engine import snapshot
+from slamon.models.db.tables import DeadLetter
+from slamon.models.policy.policy import load_policies
+from slamon.worker import ingest, runtime
+from slamon.worker.tasks import ingest_task
 
 
 @pytest.fixture

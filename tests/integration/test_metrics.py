@@ -12,8 +12,8 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
-from api.app import create_app
-from api.metrics import render_metrics
+from slamon.api.app import create_app
+from slamon.api.metrics import render_metrics
 from slamon.settings import Settings
 from tests.support.ops_rows import OpsRows
 

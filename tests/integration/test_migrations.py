@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Engine, inspect
 
-from models.migrate import current_revision, head_revision, upgrade
-from models.tables import Base
+from slamon.models.db.migrate import current_revision, head_revision, upgrade
+from slamon.models.db.tables import Base
 
 
 def test_migrated_schema_matches_models(engine: Engine) -> None:

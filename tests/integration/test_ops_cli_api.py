@@ -13,14 +13,14 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from scheduler.sweeper import sweep
 from slamon.commands import breaches as breaches_cmd
 from slamon.commands import compensations as compensations_cmd
+from slamon.scheduler.sweeper import sweep
 from slamon.settings import Settings, get_settings
+from slamon.worker.compensation import compensate
+from slamon.worker.points.memory import InMemoryPointsIssuer
+from slamon.worker.points.port import RejectedIssueError
 from tests.support.seed import SeedDeadline, seed_cases
-from worker.compensation import compensate
-from worker.points.memory import InMemoryPointsIssuer
-from worker.points.port import RejectedIssueError
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 TOKEN = "t" * 32
@@ -115,7 +115,7 @@ def test_a_database_without_tables_is_one_clear_line(
 
 @pytest.fixture
 def api(db_url: str, tmp_path: Path) -> TestClient:
-    from api.app import create_app
+    from slamon.api.app import create_app
 
     settings = Settings(home=tmp_path / "home", database_url=db_url,
                         api_tokens={"r" * 32: "read"}, api_token=TOKEN)

@@ -15,11 +15,11 @@ import pytest
 import redis
 from sqlalchemy import Engine, insert, select
 
-from models.db import transaction
-from models.tables import OutboxMessage
-from worker.outbox import relay_outbox
-from worker.points.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
-from worker.publishers import MemoryPublisher, RedisStreamPublisher, WebhookPublisher
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import OutboxMessage
+from slamon.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from slamon.scheduler.outbox import relay_outbox
+from slamon.scheduler.publishers import MemoryPublisher, RedisStreamPublisher, WebhookPublisher
 
 T0 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 STREAM = "slamon:test-outbound"

@@ -8,7 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from api.app import create_app
+from slamon.api.app import create_app
 from slamon.embedded_redis import free_port
 from tests.integration.test_http_events import settings_for
 

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select
 
-from models.db import transaction
-from models.tables import Breach, Compensation
-from scheduler.loop import LoopConfig, SchedulerLoop
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Breach, Compensation
+from slamon.scheduler.loop import LoopConfig, SchedulerLoop
 from tests.support.seed import SeedDeadline, seed_cases
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)

@@ -1,6 +1,6 @@
 """A sweep costs in proportion to the due rows: the claim walks the partial index on Postgres.
 
-The statements :func:`scheduler.sweeper.claim_due` really sends (captured, not copied) are
+The statements :func:`slamon.scheduler.sweeper.claim_due` really sends (captured, not copied) are
 EXPLAINed with their own parameters, over many deadlines that are judged or not due and a few
 that are due. Neither may scan the table.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, create_engine, event, text
 
-from scheduler import sweeper
+from slamon.scheduler import sweeper
 from tests.support.seed import SeedDeadline, seed_cases
 
 NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -21,7 +21,7 @@ NOW = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 
 @pytest.mark.postgres
 def test_claim_uses_the_partial_index_not_a_scan(postgres_url: str) -> None:
-    from models.migrate import upgrade
+    from slamon.models.db.migrate import upgrade
 
     engine: Engine = create_engine(postgres_url)
     upgrade(engine)

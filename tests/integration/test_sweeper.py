@@ -15,12 +15,12 @@ import pytest
 from freezegun import freeze_time
 from sqlalchemy import Engine, func, select
 
-from models.case_state import DeadlineEffect
-from models.db import transaction
-from models.tables import Breach, Compensation, Deadline, OutboxMessage
-from scheduler.sweeper import claim_due, judge_claimed, sweep
+from slamon.models.case_state import DeadlineEffect
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Breach, Compensation, Deadline, OutboxMessage
+from slamon.scheduler.sweeper import claim_due, judge_claimed, sweep
+from slamon.worker.evidence import apply_effect
 from tests.support.seed import SeedDeadline, seed_cases
-from worker.evidence import apply_effect
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DUE = datetime(2026, 11, 26, 11, 0, tzinfo=SHANGHAI)
@@ -41,7 +41,7 @@ def sweep_now(engine: Engine, claimer: str = "s1", batch: int = 100):  # type: i
 def evidence(
     engine: Engine, case_id: str, action: str, at: datetime, kind: str = "response"
 ) -> None:
-    """Apply an event's effect to the stored deadline, as ingest does (worker.evidence)."""
+    """Apply an event's effect to the stored deadline, as ingest does (slamon.worker.evidence)."""
     with transaction(engine) as session:
         deadline = session.scalars(
             select(Deadline).where(Deadline.case_id == case_id, Deadline.kind == kind)

@@ -13,9 +13,9 @@ import queue
 from datetime import UTC, datetime
 from multiprocessing.synchronize import Event
 
-from models.db import create_db_engine
-from worker.compensation import compensate_many
-from worker.points.ledger import LedgerPointsIssuer
+from slamon.models.db.engine import create_db_engine
+from slamon.worker.compensation import compensate_many
+from slamon.worker.points.ledger import LedgerPointsIssuer
 
 
 def _utcnow() -> datetime:

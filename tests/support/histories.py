@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
-from models.db import transaction
-from models.tables import Case, Deadline, InboxEvent
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Case, Deadline, InboxEvent
 
 # The lifecycle a lawful history follows: what may happen next, by status. Cancelling or
 # re-assigning a resolved case is left out: without a reopen after it, it stays parked.

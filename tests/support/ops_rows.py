@@ -11,8 +11,8 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
-from models.db import transaction
-from models.tables import Breach, Case, Compensation, DeadLetter, Deadline, OutboxMessage
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Breach, Case, Compensation, DeadLetter, Deadline, OutboxMessage
 
 GRACE = timedelta(seconds=60)
 

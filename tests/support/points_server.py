@@ -1,4 +1,4 @@
-"""A real, local HTTP points service for tests: the other end of ``worker.points.http``.
+"""A real, local HTTP points service for tests: the other end of ``slamon.worker.points.http``.
 
 It speaks the wire contract documented in ``worker/points/http.py`` and behaves like a strict
 production service, so that tests of the HTTP adapter (and the exactly-once integration test)
@@ -36,7 +36,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 
-from worker.points.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from slamon.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
 
 Fate = Literal["ok", "fail", "hang"]
 

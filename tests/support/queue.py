@@ -11,7 +11,7 @@ import json
 
 import redis
 
-from worker.app import EVENTS_QUEUE
+from slamon.worker.app import EVENTS_QUEUE
 
 
 def drain_ingest_bodies(redis_url: str, queue: str = EVENTS_QUEUE) -> list[str]:

@@ -11,8 +11,8 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, insert
 
-from models.db import transaction
-from models.tables import Case, Deadline
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Case, Deadline
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""A slow, obviously correct business calendar, to check `scheduler.calendar` against.
+"""A slow, obviously correct business calendar, to check `slamon.models.calendar.engine` against.
 
 It shares no code with the engine: each rule of the spec is read the plainest way, with
 `zoneinfo` doing every conversion, and time is walked one minute at a time. It is exact only on
@@ -12,7 +12,7 @@ import functools
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from models.calendar_spec import CalendarSpec, Weekday
+from slamon.models.calendar.spec import CalendarSpec, Weekday
 
 MINUTE = timedelta(minutes=1)
 DAY_NAMES: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")

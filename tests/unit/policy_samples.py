@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import copy
 import tomllib
-from importlib import resources
 from typing import Any
 
-from models.policy import Policy
+from slamon.models.policy.policy import Policy, shipped_folder
 
 
 def shipped_text(policy_id: str = "tmall-2022") -> str:
-    return (resources.files("models") / "policies" / f"{policy_id}.toml").read_text("utf-8")
+    return (shipped_folder() / f"{policy_id}.toml").read_text("utf-8")
 
 
 def shipped_document(policy_id: str = "tmall-2022") -> dict[str, Any]:

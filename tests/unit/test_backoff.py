@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from worker.points.backoff import backoff_delay
+from slamon.worker.points.backoff import backoff_delay
 
 
 def top(attempt: int, base: float = 1.0, cap: float = 300.0) -> float:

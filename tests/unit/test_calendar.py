@@ -14,8 +14,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from models.calendar_spec import WALLCLOCK, WEEKDAYS, CalendarSpec
-from scheduler.calendar import BusinessCalendar, CalendarError, calendar_for
+from slamon.models.calendar.engine import BusinessCalendar, CalendarError, calendar_for
+from slamon.models.calendar.spec import WALLCLOCK, WEEKDAYS, CalendarSpec
 
 SH, NY, LDN = "Asia/Shanghai", "America/New_York", "Europe/London"
 H = timedelta(hours=1)

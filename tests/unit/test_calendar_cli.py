@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from models.calendar_spec import WEEKDAYS
 from slamon.commands import calendar as calendar_command
 from slamon.commands.calendar import command, run_calendar_stream
+from slamon.models.calendar.spec import WEEKDAYS
 
 TMALL = {"tz": "Asia/Shanghai", "weekly": {day: [["09:00", "18:00"]] for day in WEEKDAYS}}
 WALL = {"tz": "UTC", "mode": "wallclock"}

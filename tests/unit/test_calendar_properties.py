@@ -13,8 +13,8 @@ from typing import Any
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from models.calendar_spec import WEEKDAYS, CalendarSpec
-from scheduler.calendar import BusinessCalendar
+from slamon.models.calendar.engine import BusinessCalendar
+from slamon.models.calendar.spec import WEEKDAYS, CalendarSpec
 from tests.unit.calendar_reference import MINUTE, ReferenceCalendar, WalkTooLong
 
 US = timedelta(microseconds=1)

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from models.calendar_spec import WALLCLOCK, CalendarSpec, parse_clock
+from slamon.models.calendar.spec import WALLCLOCK, CalendarSpec, parse_clock
 
 TMALL = {
     "tz": "Asia/Shanghai",

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from models.case_state import (
+from slamon.models.case_state import (
     CANCELLED,
     OPEN,
     RESOLVED,
@@ -24,7 +24,7 @@ from models.case_state import (
     apply,
     initial,
 )
-from models.events import HelpEvent, HelpOpened, parse_event
+from slamon.models.events import HelpEvent, HelpOpened, parse_event
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)  # the case opens

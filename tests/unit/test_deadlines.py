@@ -11,8 +11,13 @@ from zoneinfo import ZoneInfo
 import pytest
 from freezegun import freeze_time
 
-from models.policy import NoPolicyInForceError, PolicySet, UnknownPolicyError, load_policies
-from scheduler.deadlines import CaseFacts, CasePlan, PlannedDeadline, plan_case, wall_clock_add
+from slamon.models.deadlines import CaseFacts, CasePlan, PlannedDeadline, plan_case, wall_clock_add
+from slamon.models.policy.policy import (
+    NoPolicyInForceError,
+    PolicySet,
+    UnknownPolicyError,
+    load_policies,
+)
 from tests.unit.policy_samples import edited_policy
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")

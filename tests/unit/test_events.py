@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from pydantic import ValidationError
 
-from models.events import (
+from slamon.models.events import (
     EVENT_TYPES,
     EventError,
     HelpAssigned,

@@ -13,9 +13,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from models.catalog import CATEGORY_LABELS, SERVICE_LABELS
-from models.event_fields import ID_PATTERN, MAX_ITEM_PRICE
-from models.events import (
+from slamon.models.catalog import CATEGORY_LABELS, SERVICE_LABELS
+from slamon.models.event_fields import ID_PATTERN, MAX_ITEM_PRICE
+from slamon.models.events import (
     EventError,
     HelpAssigned,
     HelpCancelled,

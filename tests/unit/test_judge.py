@@ -11,7 +11,7 @@ from freezegun import freeze_time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from scheduler.judge import DeadlineView, is_late_evidence, judge
+from slamon.models.judge import DeadlineView, is_late_evidence, judge
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")

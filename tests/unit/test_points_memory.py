@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from worker.points.memory import InMemoryPointsIssuer
-from worker.points.port import IssueRequest, RejectedIssueError, RetryableIssueError
+from slamon.worker.points.memory import InMemoryPointsIssuer
+from slamon.worker.points.port import IssueRequest, RejectedIssueError, RetryableIssueError
 
 
 def grant(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -14,11 +13,12 @@ import pytest
 from click.testing import CliRunner, Result
 
 from slamon.commands import deadline, policy
+from slamon.models.policy.policy import shipped_folder
 from slamon.settings import get_settings
 from tests.unit.policy_samples import shipped_text
 
 FURNITURE = ["--category", "家装家具", "--service", "送货入户并安装"]
-SHIPPED_2022 = Path(str(resources.files("models") / "policies" / "tmall-2022.toml"))
+SHIPPED_2022 = Path(str(shipped_folder() / "tmall-2022.toml"))
 
 
 @pytest.fixture(autouse=True)

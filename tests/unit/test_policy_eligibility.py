@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from models.policy import load_policies
-from models.policy_eligibility import Eligibility, EligibilityVerdict
+from slamon.models.policy.eligibility import Eligibility, EligibilityVerdict
+from slamon.models.policy.policy import load_policies
 from tests.unit.policy_samples import edited_policy, shipped_document
 
 CURRENT = load_policies().get("tmall-2022").eligibility

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from models.policy import (
+from slamon.models.policy.policy import (
     NoPolicyInForceError,
     PolicyError,
     PolicySet,

@@ -7,14 +7,14 @@ from decimal import Decimal
 import pytest
 from pydantic import TypeAdapter
 
-from models.policy import load_policies
-from models.policy_penalty import (
+from slamon.models.policy.penalty import (
     ByServicePenalty,
     FixedPenalty,
     PenaltyQuote,
     PenaltyRule,
     PriceRatePenalty,
 )
+from slamon.models.policy.policy import load_policies
 
 RULE: TypeAdapter[FixedPenalty | PriceRatePenalty | ByServicePenalty] = TypeAdapter(PenaltyRule)
 WARRANTY = PriceRatePenalty(points_per_yuan=Decimal(15), cap=100_000)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from worker.compensation import MAX_RETRY_DELAY, retry_delay
+from slamon.worker.compensation import MAX_RETRY_DELAY, retry_delay
 
 
 @pytest.mark.parametrize(("attempts", "ceiling"), [(1, 1.0), (2, 2.0), (3, 4.0), (9, 256.0)])

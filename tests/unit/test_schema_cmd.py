@@ -6,8 +6,8 @@ import json
 
 from click.testing import CliRunner
 
-from models.events import EVENT_TYPES, event_json_schema
 from slamon.commands.schema import command
+from slamon.models.events import EVENT_TYPES, event_json_schema
 
 
 def test_prints_the_event_schema_as_indented_json() -> None:

@@ -7,7 +7,7 @@ import hmac
 
 import pytest
 
-from worker.points.signing import (
+from slamon.models.signing import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     SignatureError,

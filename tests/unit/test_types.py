@@ -6,8 +6,8 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.exc import StatementError
 
-from models.db import create_db_engine, transaction
-from models.tables import Base, DeadLetter
+from slamon.models.db.engine import create_db_engine, transaction
+from slamon.models.db.tables import Base, DeadLetter
 
 
 def test_instants_round_trip_as_aware_utc() -> None:

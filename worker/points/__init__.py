@@ -5,8 +5,8 @@ The compensation service depends on :class:`PointsIssuer` only; which adapter st
 tests) is chosen once, where the worker is wired up.
 """
 
-from worker.points.backoff import backoff_delay
-from worker.points.port import (
+from slamon.worker.points.backoff import backoff_delay
+from slamon.worker.points.port import (
     IssueRequest,
     IssueResult,
     PointsError,

@@ -34,13 +34,13 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from worker.points.port import (
+from slamon.models.signing import signature_headers
+from slamon.worker.points.port import (
     IssueRequest,
     IssueResult,
     RejectedIssueError,
     RetryableIssueError,
 )
-from worker.points.signing import signature_headers
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 # Longest piece of a non-JSON error body quoted in a reason: enough to read, not a whole page.

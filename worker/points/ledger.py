@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError
 
-from models.tables import LedgerEntry
-from models.upsert import insert_new
-from worker.points.port import (
+from slamon.models.db.tables import LedgerEntry
+from slamon.models.db.upsert import insert_new
+from slamon.worker.points.port import (
     IssueRequest,
     IssueResult,
     PointsError,

@@ -12,7 +12,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 
-from worker.points.port import (
+from slamon.worker.points.port import (
     IssueRequest,
     IssueResult,
     PointsError,

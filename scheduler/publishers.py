@@ -1,6 +1,6 @@
 """Where outbound events go: a Redis Stream, signed webhooks, or memory (for tests).
 
-Each publisher keeps the relay's contract (:class:`worker.outbox.Publisher`): deliver in
+Each publisher keeps the relay's contract (:class:`slamon.scheduler.outbox.Publisher`): deliver in
 order, answer per message, never raise for a delivery problem (the relay retries it later).
 
 Redis Stream entries have the fields ``message_id``, ``topic``, ``case_id``, ``created_at``
@@ -10,7 +10,7 @@ delivery is at least once, they dedupe on ``message_id``.
 
 Webhooks receive ``POST`` with the JSON envelope (:meth:`OutboundMessage.as_json`), the
 headers ``X-Slamon-Message-Id`` and ``X-Slamon-Topic``, and the same HMAC-SHA256 signature as
-the points calls (:mod:`worker.points.signing`). Any 2xx is delivery.
+the points calls (:mod:`slamon.models.signing`). Any 2xx is delivery.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 import httpx
 import redis
 
-from worker.outbox import OutboundMessage
-from worker.points.signing import signature_headers
+from slamon.models.signing import signature_headers
+from slamon.scheduler.outbox import OutboundMessage
 
 MESSAGE_ID_HEADER = "X-Slamon-Message-Id"
 TOPIC_HEADER = "X-Slamon-Topic"

@@ -1,11 +1,11 @@
-"""Alembic environment: runs against the engine that :mod:`models.migrate` hands over."""
+"""Alembic environment: runs against the engine that :mod:`slamon.models.db.migrate` hands over."""
 
 from __future__ import annotations
 
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from models.tables import Base
+from slamon.models.db.tables import Base
 
 config = context.config
 target_metadata = Base.metadata
@@ -14,7 +14,7 @@ target_metadata = Base.metadata
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
-        from models.db import create_db_engine
+        from slamon.models.db.engine import create_db_engine
 
         engine = create_db_engine(config.get_main_option("sqlalchemy.url") or "")
         with engine.begin() as conn:

@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.tables import Breach, Compensation
-from models.views import UTC_ZONE, iso
+from slamon.models.db.tables import Breach, Compensation
+from slamon.models.db.views import UTC_ZONE, iso
 
 BREACH_STATUSES = ("open", "settled", "contested")
 COMPENSATION_STATUSES = ("pending", "issued", "failed", "cancelled", "review")

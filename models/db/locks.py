@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from sqlalchemy import Connection, text
 from sqlalchemy.orm import Session
 
-from models.upsert import dialect_name
+from slamon.models.db.upsert import dialect_name
 
 
 def case_lock_key(case_id: str) -> int:

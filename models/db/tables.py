@@ -29,7 +29,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from models.types import UTCDateTime
+from slamon.models.db.types import UTCDateTime
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -80,7 +80,7 @@ class Case(Base):
     resolved_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     reopen_count: Mapped[int] = mapped_column(Integer, default=0)
-    # Instants that let late, out-of-order events be applied exactly (models.case_state).
+    # Instants that let late, out-of-order events be applied exactly (slamon.models.case_state).
     assigned_at: Mapped[datetime | None]
     reopened_at: Mapped[datetime | None]
     last_resolved_at: Mapped[datetime | None]

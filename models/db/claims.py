@@ -4,7 +4,7 @@
    replica is claiming are skipped, not waited for; SQLite renders neither clause, and its
    ``BEGIN IMMEDIATE`` already makes the transaction the only writer.
 2. ``UPDATE … WHERE id IN (<those ids>)`` (``= ANY(<array>)`` on Postgres, see
-   :mod:`models.bulk`): mark them (a lease, a flag). The rows are locked
+   :mod:`slamon.models.db.bulk`): mark them (a lease, a flag). The rows are locked
    since step 1, so nothing can have changed them in between.
 
 Two statements on purpose, not ``UPDATE … WHERE id IN (SELECT … LIMIT n FOR UPDATE SKIP
@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Select, update
 from sqlalchemy.orm import Session
 
-from models.bulk import among
+from slamon.models.db.bulk import among
 
 
 def claim_rows(session: Session, entity: Any, picked: Select[Any], **values: Any) -> list[int]:

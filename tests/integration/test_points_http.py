@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
+from slamon.models.signing import verify
+from slamon.worker.points.backoff import backoff_delay
+from slamon.worker.points.http import HttpPointsIssuer
+from slamon.worker.points.port import IssueRequest, RejectedIssueError, RetryableIssueError
 from tests.support.points_server import PointsServer
-from worker.points.backoff import backoff_delay
-from worker.points.http import HttpPointsIssuer
-from worker.points.port import IssueRequest, RejectedIssueError, RetryableIssueError
-from worker.points.signing import verify
 
 SECRET = "test-shared-secret"
 # Client timeouts are short so the hang tests stay fast; the server hangs well past them.

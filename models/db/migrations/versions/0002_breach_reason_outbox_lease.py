@@ -10,7 +10,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-import models.types
+from slamon.models.db import types as db_types
 
 revision: str = "0002"
 down_revision: str | None = "0001"
@@ -25,7 +25,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("reason", sa.Text(), nullable=True))
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(
-            sa.Column("next_attempt_at", models.types.UTCDateTime(timezone=True), nullable=True)
+            sa.Column("next_attempt_at", db_types.UTCDateTime(timezone=True), nullable=True)
         )
         batch.add_column(sa.Column("last_error", sa.Text(), nullable=True))
 

@@ -12,14 +12,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from models.db import transaction
-from models.policy import load_policies
-from models.tables import DeadLetter, InboxEvent
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import DeadLetter, InboxEvent
+from slamon.models.policy.policy import load_policies
+from slamon.sdk import Producer
+from slamon.worker.ingest import ingest_raw
+from slamon.worker.runtime import Runtime
 from tests.support.histories import assert_means_its_history, history, stored
 from tests.support.processes import role_env, role_process, wait_for
-from worker.ingest import ingest_raw
-from worker.producer import Producer
-from worker.runtime import Runtime
 
 CASES, STEPS, COPIES = 50, 5, 2  # 50 cases x 6 events, each sent twice: 600 messages
 

@@ -5,7 +5,7 @@ instant, when it next opens, which instant a duration of open time ends at (`add
 much open time lies between two instants (`elapsed`). Deadlines are computed with `add`;
 "how much of the allowance is used" with `elapsed`.
 
-Rules (see `models.calendar_spec` for the shape):
+Rules (see `slamon.models.calendar.spec` for the shape):
 - Window bounds are local wall-clock times, turned into instants one by one with `zoneinfo`
   and `fold=0`: a bound in a fall-back overlap is its first occurrence, a bound in a
   spring-forward gap is read with the offset before the gap (so it moves later by the gap's
@@ -32,7 +32,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from models.calendar_spec import WEEKDAYS, CalendarSpec, parse_clock
+from slamon.models.calendar.spec import WEEKDAYS, CalendarSpec, parse_clock
 
 __all__ = ["BusinessCalendar", "CalendarError", "calendar_for"]
 

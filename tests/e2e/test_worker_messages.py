@@ -11,11 +11,11 @@ import pytest
 from kombu import Connection
 from sqlalchemy import Engine, select
 
-from models.db import transaction
-from models.tables import Case, DeadLetter
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import Case, DeadLetter
+from slamon.sdk import Producer
+from slamon.worker.app import EVENTS_QUEUE, create_app
 from tests.support.processes import role_env, role_process, wait_for
-from worker.app import EVENTS_QUEUE, create_app
-from worker.producer import Producer
 
 
 def opened(case_id: str, event_id: str) -> dict[str, object]:

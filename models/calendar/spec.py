@@ -10,7 +10,7 @@ is allowed as a close. A missing weekday is closed. On a make-up workday (调休
 `workday_hours` instead of that weekday's. With `"mode": "wallclock"` the calendar is always
 open and the windows are ignored.
 
-Only the shape is checked here; the arithmetic lives in `scheduler.calendar`. Errors are
+Only the shape is checked here; the arithmetic lives in `slamon.models.calendar.engine`. Errors are
 pydantic's, so they carry the path of the offending value (e.g. `weekly.mon.0.1`).
 """
 

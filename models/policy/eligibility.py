@@ -14,9 +14,9 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from models.catalog import normalize_category, normalize_service
-from models.policy_errors import schema_problem
-from models.policy_penalty import Slug
+from slamon.models.catalog import normalize_category, normalize_service
+from slamon.models.policy.errors import schema_problem
+from slamon.models.policy.penalty import Slug
 
 ANY: Literal["*"] = "*"
 
@@ -33,7 +33,7 @@ class EligibilityRule(_Frozen):
 
 
 class Aliases(_Frozen):
-    """Extra names → slugs, on top of the Chinese labels that models.catalog knows."""
+    """Extra names → slugs, on top of the Chinese labels that slamon.models.catalog knows."""
 
     categories: dict[str, Slug] = Field(default_factory=dict)
     services: dict[str, Slug] = Field(default_factory=dict)

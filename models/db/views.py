@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from models.tables import Breach, Case, Compensation, Deadline, InboxEvent
+from slamon.models.db.tables import Breach, Case, Compensation, Deadline, InboxEvent
 
 UTC_ZONE = ZoneInfo("UTC")
 # Operators read instants in Tmall's zone (the default policy calendar's).

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
-from models.policy import Metric, NoPolicyInForceError, Policy, PolicySet
-from scheduler.calendar import BusinessCalendar, calendar_for
+from slamon.models.calendar.engine import BusinessCalendar, calendar_for
+from slamon.models.policy.policy import Metric, NoPolicyInForceError, Policy, PolicySet
 
 
 @dataclass(frozen=True)

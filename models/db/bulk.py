@@ -43,7 +43,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.sql import func
 
-from models.upsert import dialect_name, insert_new
+from slamon.models.db.upsert import dialect_name, insert_new
 
 
 def among(db: Session | Connection, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
@@ -64,7 +64,7 @@ def insert_new_rows(
     on the unique ``index_elements``; the result holds ``returning`` of the rows really new.
 
     On Postgres one ``INSERT … SELECT … FROM json_to_recordset(:rows)``; elsewhere
-    :func:`models.upsert.insert_new`, executed for the rows.
+    :func:`slamon.models.db.upsert.insert_new`, executed for the rows.
     """
     if not rows:
         raise ValueError("insert_new_rows needs at least one row")

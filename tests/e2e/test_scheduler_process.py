@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from models.db import snapshot, transaction
-from models.tables import Breach, Compensation, Deadline, OutboxMessage
+from slamon.models.db.engine import snapshot, transaction
+from slamon.models.db.tables import Breach, Compensation, Deadline, OutboxMessage
 from tests.support.processes import role_env, role_process, wait_for
 from tests.support.seed import seed_cases
 

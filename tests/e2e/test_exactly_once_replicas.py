@@ -19,10 +19,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from models.db import create_db_engine, transaction
-from models.migrate import upgrade
-from models.tables import Breach, Compensation, Deadline, LedgerEntry
-from scheduler.loop import LoopConfig, SchedulerLoop
+from slamon.models.db.engine import create_db_engine, transaction
+from slamon.models.db.migrate import upgrade
+from slamon.models.db.tables import Breach, Compensation, Deadline, LedgerEntry
+from slamon.scheduler.loop import LoopConfig, SchedulerLoop
 from tests.support.compensation_workers import run_worker
 from tests.support.processes import role_env, role_process, wait_for
 from tests.support.seed import seed_cases

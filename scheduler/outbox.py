@@ -26,9 +26,9 @@ from typing import Any, Protocol
 
 from sqlalchemy import Engine, or_, select, update
 
-from models.claims import claim_rows
-from models.db import transaction
-from models.tables import OutboxMessage
+from slamon.models.db.claims import claim_rows
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import OutboxMessage
 
 log = logging.getLogger("slamon.outbox")
 

@@ -1,6 +1,6 @@
 """The producer SDK: validate help events, then put them on the ``sla.events`` queue.
 
-    from worker.producer import Producer
+    from slamon.sdk import Producer
     producer = Producer("redis://localhost:6379/0")
     producer.publish({"event_id": "e-1", "type": "help.opened", ...})
     producer.publish_many(events)          # one message for the whole batch
@@ -18,8 +18,8 @@ from typing import Any
 
 from celery import Celery
 
-from models.events import HelpEvent, event_to_json, parse_event
-from worker.app import EVENTS_QUEUE, create_app
+from slamon.models.events import HelpEvent, event_to_json, parse_event
+from slamon.worker.app import EVENTS_QUEUE, create_app
 
 INGEST_TASK = "sla.ingest"
 Event = HelpEvent | Mapping[str, Any]

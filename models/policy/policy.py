@@ -1,6 +1,6 @@
 """SLA policies as data: the schema of a policy file, the loader, and the set of policies.
 
-A policy is a TOML file (``models/policies/*.toml`` ship with the package; users add their
+A policy is a TOML file (``models/policy/shipped/*.toml`` ship with the package; users add their
 own through ``SLAMON_POLICY``). It says which cases are monitored, which deadlines they get
 on which clock, and what a breach costs. Every number lives in the file; code holds none.
 
@@ -31,16 +31,16 @@ from pydantic import (
     model_validator,
 )
 
-from models.calendar_spec import CalendarSpec
-from models.policy_eligibility import Eligibility
-from models.policy_errors import (
+from slamon.models.calendar.spec import CalendarSpec
+from slamon.models.policy.eligibility import Eligibility
+from slamon.models.policy.errors import (
     NoPolicyInForceError,
     PolicyError,
     UnknownPolicyError,
     schema_problem,
     validation_problems,
 )
-from models.policy_penalty import ByServicePenalty, PenaltyRule
+from slamon.models.policy.penalty import ByServicePenalty, PenaltyRule
 
 __all__ = [
     "Clock",
@@ -53,6 +53,7 @@ __all__ = [
     "load_policies",
     "load_policy_file",
     "parse_policy",
+    "shipped_folder",
 ]
 
 Clock = Literal["business_hours", "window_only", "wall_clock"]
@@ -239,7 +240,7 @@ def load_policies(extra: Sequence[Path] = (), default: str | None = None) -> Pol
     """The shipped policies plus the user's files (a path may be a file or a directory).
 
     Steps:
-    1. Read every shipped ``models/policies/*.toml``, then each extra path: a file as is, a
+    1. Read every shipped ``models/policy/shipped/*.toml``, then each extra path: a file as is, a
        directory's ``*.toml`` in name order.
     2. Validate each; the first bad file stops loading with its path-named errors.
     3. Refuse two files with the same id, or two policies taking effect at the same
@@ -256,10 +257,14 @@ def load_policies(extra: Sequence[Path] = (), default: str | None = None) -> Pol
     return PolicySet((policy for _, policy in loaded), default_id=default)
 
 
+def shipped_folder() -> Traversable:
+    """Where the policies that ship with slamon live (inside the installed package)."""
+    return resources.files("slamon.models.policy") / "shipped"
+
+
 def _shipped_files() -> list[Traversable]:
-    folder = resources.files("models") / "policies"
     return sorted(
-        (item for item in folder.iterdir() if item.name.endswith(".toml")),
+        (item for item in shipped_folder().iterdir() if item.name.endswith(".toml")),
         key=lambda item: item.name,
     )
 

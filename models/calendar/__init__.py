@@ -1,0 +1,1 @@
+"""The business calendar: its spec (policy data) and its engine (pure)."""

@@ -1,0 +1,1 @@
+"""Persistence of the domain: tables, engine, locks, SQL helpers, migrations, read models."""

@@ -1,0 +1,1 @@
+"""SLA policies: the schema, eligibility, penalties and the shipped TOML."""

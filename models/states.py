@@ -1,0 +1,1 @@
+"""Typed lifecycles (placeholder filled in by the next commit)."""
