@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 Outcome = Literal["met", "breached", "cancelled", "wait"]
+Settlement = Literal["met", "cancelled"]
 
 
 def _instant(value: datetime, name: str) -> datetime:
@@ -63,7 +64,7 @@ class Verdict:
 
 
 def judge(deadline: DeadlineView, now: datetime) -> Verdict:
-    """Judge ``deadline`` as of ``now``.
+    """Judge ``deadline`` as of ``now``; steps 1 and 2 are :func:`settlement`.
 
     1. Timely evidence (``met_at <= due_at``) → ``met``, at once: an event that occurred in
        time settles the deadline whatever arrives later.
@@ -75,51 +76,64 @@ def judge(deadline: DeadlineView, now: datetime) -> Verdict:
     4. From ``judge_at`` on → ``breached``: the evidence came after the due instant, the case
        was cancelled after it (the promise was already broken), or nothing came at all.
     """
-    due = _instant(deadline.due_at, "due_at")
-    judge_at = _instant(deadline.judge_at, "judge_at")
-    now_utc = _instant(now, "now")
-    met = _instant(deadline.met_at, "met_at") if deadline.met_at is not None else None
-    cancelled = (
-        _instant(deadline.cancelled_at, "cancelled_at")
-        if deadline.cancelled_at is not None
-        else None
-    )
+    settled = settlement(deadline.due_at, deadline.met_at, deadline.cancelled_at)
     due_text = deadline.due_at.isoformat()
-
-    if met is not None and met <= due:
+    if settled == "met":
         return Verdict(
             "met",
             f"{deadline.kind} evidence occurred at {_text(deadline.met_at)}, "
             f"at or before the due instant {due_text}",
         )
-    if cancelled is not None and cancelled <= due:
+    if settled == "cancelled":
         return Verdict(
             "cancelled",
             f"help request cancelled at {_text(deadline.cancelled_at)}, "
             f"before the {deadline.kind} deadline {due_text}",
         )
-    if now_utc < judge_at:
+    if _instant(now, "now") < _instant(deadline.judge_at, "judge_at"):
         return Verdict(
             "wait",
             f"no {deadline.kind} evidence at or before {due_text} yet; "
             f"grace period runs until {deadline.judge_at.isoformat()}",
         )
-    if met is not None:
+    if deadline.met_at is not None:
         why = f"{deadline.kind} evidence occurred at {_text(deadline.met_at)}, after"
-    elif cancelled is not None:
+    elif deadline.cancelled_at is not None:
         why = f"help request cancelled at {_text(deadline.cancelled_at)}, after"
     else:
         why = f"no {deadline.kind} evidence by the end of the grace period, none at or before"
     return Verdict("breached", f"{why} the due instant {due_text}")
 
 
-def is_late_evidence(due_at: datetime, evidence_at: datetime) -> bool:
-    """Whether evidence that arrived after a breach was recorded contests that breach.
+def settlement(
+    due_at: datetime, met_at: datetime | None, cancelled_at: datetime | None
+) -> Settlement | None:
+    """What the facts alone settle a deadline as, whatever the time: steps 1-2 of :func:`judge`.
 
-    It does when it *occurred* at or before the due instant: the deadline was in fact met and
-    only the message was late (later than the grace period allowed for).
+    1. Evidence that occurred in time (:func:`in_time`) → ``met``.
+    2. Otherwise a withdrawal in time → ``cancelled``.
+    3. Otherwise ``None``: only judgement at ``judge_at`` decides, since evidence that
+       occurred in time may still be in flight until then.
+
+    The sweeper's judgement and the evidence applied to a stored deadline
+    (:mod:`slamon.worker.evidence`) both settle by this function, so a deadline ends in the
+    same state whichever of them sees the facts first.
     """
-    return _instant(evidence_at, "evidence_at") <= _instant(due_at, "due_at")
+    if met_at is not None and in_time(met_at, due_at):
+        return "met"
+    if cancelled_at is not None and in_time(cancelled_at, due_at):
+        return "cancelled"
+    return None
+
+
+def in_time(at: datetime, due_at: datetime) -> bool:
+    """Whether what occurred at ``at`` counts for the deadline due at ``due_at``: at or before
+    the due instant (the due instant itself is in time), compared as instants in UTC.
+
+    This is also what lets evidence arriving after a breach was recorded contest it: the
+    deadline was in fact met, only the message was late (later than the grace period).
+    """
+    return _instant(at, "at") <= _instant(due_at, "due_at")
 
 
 def _text(value: datetime | None) -> str:

@@ -3,8 +3,9 @@
 The state machine says "the response happened at T" or "the help was withdrawn at T"; this
 module decides what that means for the stored deadline, whenever the message arrives. The
 row keeps the facts (``met_at``: the earliest evidence that counts; ``cancelled_at``: the
-withdrawal) and its state follows from them by the first two rules of
-:func:`slamon.models.judge.judge`, so any delivery order of the same facts gives the same row:
+withdrawal) and its state follows from them by :func:`slamon.models.judge.settlement`, the
+first two rules of the sweeper's judgement, so any delivery order of the same facts gives the
+same row:
 
 1. evidence at or before ``due_at`` → ``met`` (even if its message arrives after the due
    instant, inside the grace period, before the sweeper judged);
@@ -32,6 +33,7 @@ from sqlalchemy.orm import Session
 from slamon.models.announcements import outbox_row
 from slamon.models.case_state import DeadlineEffect
 from slamon.models.db.tables import Breach, Compensation, Deadline, OutboxMessage
+from slamon.models.judge import in_time, settlement
 
 log = logging.getLogger("slamon.evidence")
 
@@ -41,7 +43,7 @@ def apply_effect(
 ) -> None:
     """Record what ``effect`` says about ``deadline`` and settle its state (module docstring)."""
     if deadline.state == "breached":
-        if effect.action in ("met", "cancel") and effect.at <= deadline.due_at:
+        if effect.action in ("met", "cancel") and in_time(effect.at, deadline.due_at):
             if effect.action == "met":
                 deadline.met_at = effect.at
             else:
@@ -62,12 +64,7 @@ def apply_effect(
 
 
 def _settle(deadline: Deadline, now: datetime) -> None:
-    if deadline.met_at is not None and deadline.met_at <= deadline.due_at:
-        state = "met"
-    elif deadline.cancelled_at is not None and deadline.cancelled_at <= deadline.due_at:
-        state = "cancelled"
-    else:
-        state = "pending"
+    state = settlement(deadline.due_at, deadline.met_at, deadline.cancelled_at) or "pending"
     if state == deadline.state:
         return
     deadline.state = state

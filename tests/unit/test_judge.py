@@ -11,7 +11,7 @@ from freezegun import freeze_time
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slamon.models.judge import DeadlineView, is_late_evidence, judge
+from slamon.models.judge import DeadlineView, in_time, judge, settlement
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
@@ -122,9 +122,9 @@ class TestCancellation:
 
 @pytest.mark.parametrize("due", DUES)
 def test_late_evidence_contests_iff_it_occurred_at_or_before_due(due: datetime) -> None:
-    assert is_late_evidence(due, due - US)
-    assert is_late_evidence(due, due)
-    assert not is_late_evidence(due, due + US)
+    assert in_time(due - US, due)
+    assert in_time(due, due)
+    assert not in_time(due + US, due)
 
 
 def test_instants_are_compared_across_zones() -> None:
@@ -132,7 +132,7 @@ def test_instants_are_compared_across_zones() -> None:
     same_instant = datetime(2026, 11, 25, 22, 0, tzinfo=NEW_YORK)
     assert judge(deadline(due, met=same_instant), now=due + GRACE).outcome == "met"
     assert judge(deadline(due, met=same_instant + US), now=due + GRACE).outcome == "breached"
-    assert is_late_evidence(due, same_instant)
+    assert in_time(same_instant, due)
 
 
 class TestRepeatedDstHour:
@@ -143,13 +143,13 @@ class TestRepeatedDstHour:
         evidence = datetime(2026, 11, 1, 1, 10, fold=1, tzinfo=NEW_YORK)  # 06:10 UTC
         # Wall-clock comparison would call this met; it happened 40 minutes late.
         assert judge(deadline(due, met=evidence), now=later(evidence, GRACE)).outcome == "breached"
-        assert not is_late_evidence(due, evidence)
+        assert not in_time(evidence, due)
 
     def test_first_0150_is_before_second_0130(self) -> None:
         due = datetime(2026, 11, 1, 1, 30, fold=1, tzinfo=NEW_YORK)  # 06:30 UTC
         evidence = datetime(2026, 11, 1, 1, 50, tzinfo=NEW_YORK)  # 05:50 UTC
         assert judge(deadline(due, met=evidence), now=later(due, GRACE)).outcome == "met"
-        assert is_late_evidence(due, evidence)
+        assert in_time(evidence, due)
 
 
 def test_frozen_clock_read_at_the_edge_waits_through_grace_then_breaches() -> None:
@@ -249,3 +249,46 @@ def test_the_verdict_does_not_depend_on_the_zone_datetimes_are_written_in(
 
     in_utc = judge(view(UTC), now=BASE + now).outcome
     assert judge(view(zone), now=(BASE + now).astimezone(zone)).outcome == in_utc
+
+
+# -- settlement: the rule judgement and the stored deadline share -------------------------------
+
+
+@pytest.mark.parametrize("due", DUES)
+def test_settlement_by_the_facts_alone(due: datetime) -> None:
+    assert settlement(due, met_at=due, cancelled_at=None) == "met"
+    assert settlement(due, met_at=due + US, cancelled_at=None) is None
+    assert settlement(due, met_at=None, cancelled_at=due) == "cancelled"
+    assert settlement(due, met_at=None, cancelled_at=due + US) is None
+    # Timely evidence wins over a timely withdrawal, whichever happened first.
+    assert settlement(due, met_at=due - US, cancelled_at=due - 2 * US) == "met"
+    assert settlement(due, met_at=due + US, cancelled_at=due) == "cancelled"
+    assert settlement(due, met_at=None, cancelled_at=None) is None
+
+
+def test_settlement_compares_instants_not_wall_readings() -> None:
+    due = datetime(2026, 11, 1, 1, 30, tzinfo=NEW_YORK)  # 05:30 UTC, the first 01:30
+    second_0110 = datetime(2026, 11, 1, 1, 10, fold=1, tzinfo=NEW_YORK)  # 06:10 UTC
+    assert settlement(due, met_at=second_0110, cancelled_at=None) is None
+    assert settlement(due, met_at=None, cancelled_at=second_0110) is None
+
+
+def test_settlement_refuses_naive_instants() -> None:
+    due = datetime(2026, 11, 26, 11, 0, tzinfo=SHANGHAI)
+    with pytest.raises(ValueError, match="must be timezone-aware"):
+        settlement(due, met_at=datetime(2026, 11, 26, 10, 0), cancelled_at=None)
+
+
+@given(met=st.none() | offsets, cancelled=st.none() | offsets, now=offsets)
+def test_judgement_agrees_with_settlement_at_any_time(
+    met: timedelta | None, cancelled: timedelta | None, now: timedelta
+) -> None:
+    met_at = None if met is None else BASE + met
+    cancelled_at = None if cancelled is None else BASE + cancelled
+    view = DeadlineView("response", BASE, BASE + GRACE, met_at=met_at, cancelled_at=cancelled_at)
+    settled = settlement(BASE, met_at, cancelled_at)
+    outcome = judge(view, now=BASE + now).outcome
+    if settled is not None:
+        assert outcome == settled
+    else:
+        assert outcome == ("wait" if BASE + now < BASE + GRACE else "breached")
