@@ -25,7 +25,7 @@ from slamon.api.ops import ops_router
 from slamon.models.db.engine import create_db_engine, snapshot
 from slamon.models.db.views import DISPLAY_ZONE, case_view
 from slamon.models.event_fields import ID_PATTERN, json_type
-from slamon.models.events import EventError, HelpEvent, parse_event
+from slamon.models.events import EventError, HelpEvent, check_not_future, parse_event
 from slamon.sdk import Producer
 from slamon.settings import NoBrokerError, Settings, get_settings
 
@@ -42,7 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         nonlocal producer
         if producer is None:
             try:
-                producer = Producer(settings.broker)
+                producer = Producer(settings.broker, max_clock_skew=settings.max_clock_skew)
             except NoBrokerError as exc:
                 raise HTTPException(503, detail={"error": str(exc)}) from exc
         return producer
@@ -83,7 +83,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             return _error(
                 413, f"batch of {len(items)} events exceeds the limit of {settings.max_batch}"
             )
-        events, errors = _validate(items, datetime.now(UTC), settings.max_clock_skew_seconds)
+        events, errors = _validate(items, datetime.now(UTC), settings.max_clock_skew)
         if errors:
             # All or nothing: the producer fixes the batch and sends it again (the inbox dedupes).
             return JSONResponse(
@@ -157,25 +157,15 @@ async def _read_limited(request: Request, limit: int) -> bytes:
 
 
 def _validate(
-    items: list[Any], now: datetime, skew_seconds: float
+    items: list[Any], now: datetime, max_clock_skew: timedelta
 ) -> tuple[list[HelpEvent], list[dict[str, Any]]]:
     """The events, and per refused item its index, event_id and field errors."""
     events: list[HelpEvent] = []
     errors: list[dict[str, Any]] = []
-    latest = now + timedelta(seconds=skew_seconds)
     for index, item in enumerate(items):
         try:
             event = parse_event(item) if isinstance(item, dict) else _not_object(item)
-            if event.occurred_at > latest:
-                raise EventError(
-                    [
-                        {
-                            "loc": "occurred_at",
-                            "msg": f"is in the future: more than {skew_seconds:g} s after "
-                            f"{now.isoformat()}",
-                        }
-                    ]
-                )
+            events.append(check_not_future(event, now, max_clock_skew))
         except EventError as exc:
             errors.append(
                 {
@@ -185,8 +175,6 @@ def _validate(
                     "message": str(exc),
                 }
             )
-        else:
-            events.append(event)
     return events, errors
 
 

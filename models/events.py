@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -43,6 +44,11 @@ EVENT_TYPES = (
     "help.cancelled",
     "help.reopened",
 )
+
+# How far ahead of the receiver's clock an event's ``occurred_at`` may be: producers' clocks
+# drift a little, but an event from further ahead would be judged by a time not come yet.
+# The default of SLAMON_MAX_CLOCK_SKEW_SECONDS and of the producer SDK.
+MAX_CLOCK_SKEW = timedelta(minutes=5)
 
 # --- the events ------------------------------------------------------------------------------
 
@@ -177,6 +183,23 @@ def parse_events(data: bytes | str | Mapping[str, Any] | Sequence[Any]) -> list[
     except ValidationError as exc:
         raise EventError(_field_errors(exc, batch=True)) from None
     raise _whole(f"expected JSON text, a mapping or a list, got {type(data).__name__}")
+
+
+def check_not_future(event: HelpEvent, now: datetime, max_clock_skew: timedelta) -> HelpEvent:
+    """``event``, or :class:`EventError` on ``occurred_at`` if it occurred more than
+    ``max_clock_skew`` after ``now``. The intake (HTTP, SDK, CLI) refuses such an event and
+    ingest dead-letters it, all with this message."""
+    if event.occurred_at <= now + max_clock_skew:
+        return event
+    raise EventError(
+        [
+            {
+                "loc": "occurred_at",
+                "msg": f"{event.occurred_at.isoformat()} is in the future: more than "
+                f"{max_clock_skew.total_seconds():g} s after {now.isoformat()}",
+            }
+        ]
+    )
 
 
 def event_to_json(event: HelpEvent) -> dict[str, Any]:

@@ -6,42 +6,70 @@
     producer.publish_many(events)          # one message for the whole batch
 
 Events are validated here, before they travel, so a producer hears about a bad event at once
-(``EventError`` names the field); the worker validates again, because not every producer
-uses this SDK.
+(``EventError`` names the field), an event from the future included (more than
+``max_clock_skew`` ahead of this producer's clock; 5 minutes unless told, as the service's
+SLAMON_MAX_CLOCK_SKEW_SECONDS); the worker validates again, because not every producer uses
+this SDK.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from celery import Celery
 
-from slamon.models.events import HelpEvent, event_to_json, parse_event
+from slamon.models.events import (
+    MAX_CLOCK_SKEW,
+    HelpEvent,
+    check_not_future,
+    event_to_json,
+    parse_event,
+)
 from slamon.worker.app import EVENTS_QUEUE, create_app
 
 INGEST_TASK = "sla.ingest"
 Event = HelpEvent | Mapping[str, Any]
 
 
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
 class Producer:
-    def __init__(self, broker_url: str | None = None, app: Celery | None = None) -> None:
+    def __init__(
+        self,
+        broker_url: str | None = None,
+        app: Celery | None = None,
+        *,
+        max_clock_skew: timedelta = MAX_CLOCK_SKEW,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
         if app is None:
             if broker_url is None:
                 raise ValueError("Producer needs a broker URL or a Celery app")
             app = create_app(broker_url)
         self.app = app
+        self.max_clock_skew = max_clock_skew
+        self.clock = clock
+
+    def validate(self, event: Event, now: datetime | None = None) -> HelpEvent:
+        """The event, parsed and checked as of ``now`` (this producer's clock unless given);
+        raises EventError naming the field when it is refused."""
+        return validate(event, now or self.clock(), self.max_clock_skew)
 
     def publish(self, event: Event) -> str:
         """Validate and queue one event; returns its event_id. Raises EventError if invalid."""
-        checked = validate(event)
+        checked = self.validate(event)
         self._send(json.dumps(event_to_json(checked), ensure_ascii=False))
         return checked.event_id
 
     def publish_many(self, events: Iterable[Event]) -> list[str]:
         """Validate every event first (all or nothing), then queue them as one message."""
-        checked = [validate(e) for e in events]
+        now = self.clock()
+        checked = [self.validate(e, now) for e in events]
         if checked:
             body = json.dumps([event_to_json(e) for e in checked], ensure_ascii=False)
             self._send(body)
@@ -64,5 +92,7 @@ class Producer:
         self.close()
 
 
-def validate(event: Event) -> HelpEvent:
-    return event if not isinstance(event, Mapping) else parse_event(event)
+def validate(event: Event, now: datetime, max_clock_skew: timedelta) -> HelpEvent:
+    """``event`` parsed (unless it is one already) and refused if it is from the future."""
+    parsed = event if not isinstance(event, Mapping) else parse_event(event)
+    return check_not_future(parsed, now, max_clock_skew)

@@ -12,12 +12,15 @@ command run with the same home talks to the same stack.
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, HttpUrl, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from slamon.models.events import MAX_CLOCK_SKEW
 
 Role = Literal["produce", "read"]
 RUN_FILE = "run.json"
@@ -47,7 +50,10 @@ class Settings(BaseSettings):
     )
     max_batch: int = Field(1000, ge=1, le=100_000, description="Events per HTTP/SDK batch.")
     max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
-    max_clock_skew_seconds: float = Field(300.0, ge=0)
+    max_clock_skew_seconds: float = Field(
+        MAX_CLOCK_SKEW.total_seconds(), ge=0,
+        description="An event that occurred further ahead of our clock than this is refused.",
+    )
 
     flower_port: int = Field(5555, ge=1, le=65535)
     flower_basic_auth: str | None = Field(None, description="user:password for Flower.")
@@ -97,6 +103,10 @@ class Settings(BaseSettings):
     @property
     def run_file(self) -> Path:
         return self.home / RUN_FILE
+
+    @property
+    def max_clock_skew(self) -> timedelta:
+        return timedelta(seconds=self.max_clock_skew_seconds)
 
     @property
     def database(self) -> str:

@@ -49,7 +49,13 @@ from slamon.models.db.engine import transaction
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import DeadLetter, InboxEvent
 from slamon.models.event_fields import json_type
-from slamon.models.events import EventError, HelpEvent, event_to_json, parse_event
+from slamon.models.events import (
+    EventError,
+    HelpEvent,
+    check_not_future,
+    event_to_json,
+    parse_event,
+)
 from slamon.worker.bulk_open import independent_openings, open_new_cases
 from slamon.worker.case_apply import APPLIED, PARKED, apply_event, retry_parked
 from slamon.worker.runtime import Runtime
@@ -139,13 +145,13 @@ def ingest_items(runtime: Runtime, items: Sequence[Item], source: str) -> list[I
 
 
 def future_error(runtime: Runtime, event: HelpEvent, now: datetime) -> str | None:
-    """Why ``event`` is refused as coming from the future, or None."""
-    if event.occurred_at <= now + runtime.max_clock_skew:
-        return None
-    return (
-        f"occurred_at {event.occurred_at.isoformat()} is in the future "
-        f"(more than {runtime.max_clock_skew.total_seconds():g} s after {now.isoformat()})"
-    )
+    """Why ``event`` is refused as coming from the future, or None: the intake's rule
+    (:func:`slamon.models.events.check_not_future`) with the runtime's allowed clock skew."""
+    try:
+        check_not_future(event, now, runtime.max_clock_skew)
+    except EventError as exc:
+        return str(exc)
+    return None
 
 
 @dataclass

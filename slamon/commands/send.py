@@ -42,7 +42,8 @@ def command(source: IO[str], progress: bool | None) -> None:
         fail(str(exc))
     rejected = 0
     show = progress if progress is not None else sys.stderr.isatty()
-    with Producer(broker) as producer, _progress(source, show) as lines, _queueing(broker):
+    producer = Producer(broker, max_clock_skew=settings.max_clock_skew)
+    with producer, _progress(source, show) as lines, _queueing(broker):
         # Results are printed in input order, each batch once it is on the queue.
         events: list[Any] = []
         records: list[dict[str, Any]] = []
@@ -50,7 +51,7 @@ def command(source: IO[str], progress: bool | None) -> None:
             data: Any = None
             try:
                 data = json.loads(line)
-                event = parse_event(data)
+                event = producer.validate(parse_event(data))  # future events too
             except (ValueError, RecursionError, EventError) as exc:
                 rejected += 1
                 records.append(

@@ -77,6 +77,24 @@ def test_stdin_without_a_terminal_has_no_bar_and_skips_blank_lines(
     assert len(drain_ingest_bodies(redis_url)) == 1
 
 
+def test_an_event_from_the_future_is_rejected_on_its_line_with_the_services_message(
+    runner: CliRunner, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLAMON_MAX_CLOCK_SKEW_SECONDS", "60")
+    get_settings.cache_clear()
+    ahead = datetime.now(UTC) + timedelta(minutes=10)
+    lines = [json.dumps(opened_event("H1", "e1", AT)), json.dumps(opened_event("H2", "e2", ahead))]
+    result = runner.invoke(command, ["-"], input="\n".join(lines))
+    assert result.exit_code == 1
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first == {"event_id": "e1", "status": "queued"}
+    assert (second["event_id"], second["line"], second["status"]) == ("e2", 2, "rejected")
+    assert second["error"].startswith(f"occurred_at: {ahead.isoformat()} is in the future: ")
+    assert "more than 60 s after" in second["error"]
+    [body] = drain_ingest_bodies(redis_url)
+    assert [e["event_id"] for e in json.loads(body)] == ["e1"]
+
+
 def test_a_broker_that_is_down_ends_the_command_with_one_line(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:

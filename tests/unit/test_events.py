@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -13,10 +13,12 @@ from pydantic import ValidationError
 
 from slamon.models.events import (
     EVENT_TYPES,
+    MAX_CLOCK_SKEW,
     EventError,
     HelpAssigned,
     HelpCancelled,
     HelpOpened,
+    check_not_future,
     event_json_schema,
     event_to_json,
     parse_event,
@@ -483,3 +485,28 @@ def test_offsets_other_than_shanghai_are_kept() -> None:
     event = parse_event(minimal("help.resolved", occurred_at="2026-11-26T03:30:00+01:00"))
     assert event.occurred_at.utcoffset() == berlin.utcoffset(None)
     assert event_to_json(event)["occurred_at"] == "2026-11-26T03:30:00+01:00"
+
+
+# -- the future: one rule for the HTTP intake, the SDK, the CLI and ingest ---------------------
+
+
+def test_an_event_up_to_the_allowed_skew_ahead_is_accepted_one_microsecond_more_refused() -> None:
+    event = parse_event(opened())  # 2026-11-26T10:00:00+08:00
+    now = datetime(2026, 11, 26, 1, 55, tzinfo=UTC)  # 09:55 in Shanghai
+    assert check_not_future(event, now, MAX_CLOCK_SKEW) is event
+    with pytest.raises(EventError) as refused:
+        check_not_future(event, now - timedelta(microseconds=1), MAX_CLOCK_SKEW)
+    [error] = refused.value.errors
+    assert error["loc"] == "occurred_at"
+    assert str(refused.value) == (
+        "occurred_at: 2026-11-26T10:00:00+08:00 is in the future: more than 300 s after "
+        "2026-11-26T01:54:59.999999+00:00"
+    )
+
+
+def test_the_allowed_skew_is_the_callers() -> None:
+    event = parse_event(opened())
+    now = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)
+    assert check_not_future(event, now, timedelta(0)) is event
+    with pytest.raises(EventError, match="more than 0 s after"):
+        check_not_future(event, now - timedelta(seconds=1), timedelta(0))

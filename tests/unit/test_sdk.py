@@ -1,0 +1,60 @@
+"""The producer SDK refuses what the service would refuse, before anything travels: a bad field
+or an event from the future (the service's rule and message, with the producer's clock)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, cast
+
+import pytest
+from celery import Celery
+
+from slamon.models.events import MAX_CLOCK_SKEW, EventError
+from slamon.sdk import Producer
+from tests.support.histories import opened_event
+
+NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
+
+
+class CapturingApp:
+    """Stands in for the Celery app: keeps what would have been queued."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, list[Any], str]] = []
+
+    def send_task(self, name: str, args: list[Any], queue: str) -> None:
+        self.sent.append((name, args, queue))
+
+    def close(self) -> None:
+        pass
+
+
+def producer(**options: Any) -> tuple[Producer, CapturingApp]:
+    app = CapturingApp()
+    return Producer(app=cast(Celery, app), clock=lambda: NOW, **options), app
+
+
+def test_an_event_inside_the_default_skew_is_queued() -> None:
+    sdk, app = producer()
+    assert sdk.max_clock_skew == MAX_CLOCK_SKEW
+    assert sdk.publish(opened_event("H1", "e1", NOW + MAX_CLOCK_SKEW)) == "e1"
+    [(task, [body], queue)] = app.sent
+    assert (task, queue, json.loads(body)["event_id"]) == ("sla.ingest", "sla.events", "e1")
+
+
+def test_an_event_from_the_future_is_refused_with_the_services_message() -> None:
+    sdk, app = producer(max_clock_skew=timedelta(seconds=60))
+    with pytest.raises(EventError) as refused:
+        sdk.publish(opened_event("H1", "e1", NOW + timedelta(seconds=61)))
+    assert refused.value.errors[0]["loc"] == "occurred_at"
+    assert "is in the future: more than 60 s after 2026-11-26T02:00:00+00:00" in str(refused.value)
+    assert app.sent == []
+
+
+def test_a_batch_with_one_future_event_is_refused_whole() -> None:
+    sdk, app = producer(max_clock_skew=timedelta(seconds=60))
+    batch = [opened_event("H1", "e1", NOW), opened_event("H2", "e2", NOW + timedelta(hours=1))]
+    with pytest.raises(EventError, match="in the future"):
+        sdk.publish_many(batch)
+    assert app.sent == []
