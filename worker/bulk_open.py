@@ -7,8 +7,9 @@ pipelined by psycopg), which is what lets a batch ingest faster than Celery runs
 task per message (benchmarks/bench_ingest.py).
 
 The outcome is exactly what the one-by-one path (:func:`slamon.worker.case_apply.apply_event`) would
-record, because the rows come from the same function (:func:`slamon.worker.case_apply.opening_rows`)
-and only openings whose outcome depends on nothing else are taken:
+record, because the rows come from the same functions (:func:`slamon.worker.case_apply.inbox_row`,
+:func:`slamon.worker.case_apply.opening_rows`) and only openings whose outcome depends on nothing
+else are taken:
 - its ``event_id`` is new to the inbox and occurs once in the batch;
 - its case is not stored and has no parked events (nothing to retry after the opening);
 - no other event of the batch belongs to its case (so event-time order within the case is
@@ -39,9 +40,15 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, Program
 from sqlalchemy.orm import Session
 
 from slamon.models.db.tables import Case, Deadline, InboxEvent
-from slamon.models.events import HelpEvent, HelpOpened, event_to_json
+from slamon.models.events import HelpEvent, HelpOpened
 from slamon.models.policy.policy import PolicyError, PolicySet
-from slamon.worker.case_apply import APPLIED, REJECTED, opening_detail, opening_rows
+from slamon.worker.case_apply import (
+    APPLIED,
+    REJECTED,
+    inbox_row,
+    opening_detail,
+    opening_rows,
+)
 
 log = logging.getLogger("slamon.ingest")
 
@@ -100,7 +107,7 @@ def open_new_cases(
             )
             case_rows.append(case)
             deadline_rows.extend(deadlines)
-        inbox_rows.append(_inbox_row(event, now, opened))
+        inbox_rows.append(inbox_row(event, now, opened.outcome, opened.detail))
         outcomes[event.event_id] = opened
     if not inbox_rows:
         return {}
@@ -134,18 +141,3 @@ def _stored_cases(session: Session, case_ids: list[str]) -> set[str]:
         chunk = case_ids[start : start + LOOKUP_CHUNK]
         stored.update(session.scalars(select(Case.case_id).where(Case.case_id.in_(chunk))))
     return stored
-
-
-def _inbox_row(event: HelpOpened, now: datetime, opened: Opened) -> dict[str, Any]:
-    # The same values slamon.worker.ingest._ingest_one records, with the outcome already decided.
-    return {
-        "event_id": event.event_id,
-        "case_id": event.case_id,
-        "type": event.type,
-        "occurred_at": event.occurred_at,
-        "received_at": now,
-        "payload": event_to_json(event),
-        "outcome": opened.outcome,
-        "detail": opened.detail,
-        "duplicates": 0,
-    }

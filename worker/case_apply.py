@@ -26,11 +26,11 @@ from sqlalchemy.orm import Session
 from slamon.models.case_state import CaseState, DeadlineEffect, apply, initial
 from slamon.models.db.tables import Case, Deadline, InboxEvent
 from slamon.models.deadlines import CaseFacts, plan_case
-from slamon.models.events import HelpEvent, HelpOpened, parse_event
+from slamon.models.events import HelpEvent, HelpOpened, event_to_json, parse_event
 from slamon.models.policy.policy import PolicyError, PolicySet
 from slamon.worker.evidence import apply_effect
 
-APPLIED, PARKED, REJECTED = "applied", "parked", "rejected"
+RECEIVED, APPLIED, PARKED, REJECTED = "received", "applied", "parked", "rejected"
 NOT_OPENED = "waiting for help.opened of this case"
 
 
@@ -89,6 +89,25 @@ def _parked(session: Session, case_id: str) -> list[InboxEvent]:
 def _finish(inbox: InboxEvent, outcome: str, detail: str | None) -> str:
     inbox.outcome, inbox.detail = outcome, detail
     return outcome
+
+
+def inbox_row(
+    event: HelpEvent, received_at: datetime, outcome: str = RECEIVED, detail: str | None = None
+) -> dict[str, Any]:
+    """The inbox row of ``event``, as column values. The one-by-one path records it
+    ``received`` and then lets :func:`apply_event` decide; the bulk path
+    (:mod:`slamon.worker.bulk_open`) inserts it with its outcome already decided."""
+    return {
+        "event_id": event.event_id,
+        "case_id": event.case_id,
+        "type": event.type,
+        "occurred_at": event.occurred_at,
+        "received_at": received_at,
+        "payload": event_to_json(event),
+        "outcome": outcome,
+        "detail": detail,
+        "duplicates": 0,
+    }
 
 
 def opening_rows(

@@ -57,7 +57,7 @@ from slamon.models.events import (
     parse_event,
 )
 from slamon.worker.bulk_open import independent_openings, open_new_cases
-from slamon.worker.case_apply import APPLIED, PARKED, apply_event, retry_parked
+from slamon.worker.case_apply import APPLIED, PARKED, apply_event, inbox_row, retry_parked
 from slamon.worker.runtime import Runtime
 
 log = logging.getLogger("slamon.ingest")
@@ -262,16 +262,7 @@ def _ingest_one(batch: _Batch, event: HelpEvent) -> IngestOutcome:
     if event.event_id in batch.known_ids:
         return _record_duplicate(session, event)
     batch.known_ids.add(event.event_id)
-    inbox = InboxEvent(
-        event_id=event.event_id,
-        case_id=event.case_id,
-        type=event.type,
-        occurred_at=event.occurred_at,
-        received_at=batch.now,
-        payload=event_to_json(event),
-        outcome="received",
-        duplicates=0,
-    )
+    inbox = InboxEvent(**inbox_row(event, batch.now))
     session.add(inbox)
     outcome = apply_event(session, batch.runtime.policies, event, inbox, batch.now)
     if outcome == PARKED:
