@@ -14,6 +14,14 @@ from slamon.models.calendar.engine import BusinessCalendar, calendar_for
 from slamon.models.policy.policy import Metric, NoPolicyInForceError, Policy, PolicySet
 
 
+def deadline_key(case_id: str, kind: str) -> str:
+    """``case_id:kind``: a case has at most one deadline of each kind, and what must happen once
+    per deadline is keyed by it: the compensation's idempotency key at the points service (one
+    payment per broken promise, whatever is retried) and the key of each announcement about the
+    deadline (its message id is ``topic:case_id:kind``, :mod:`slamon.models.announcements`)."""
+    return f"{case_id}:{kind}"
+
+
 @dataclass(frozen=True)
 class CaseFacts:
     """What the opening event says about a case, as far as planning needs it."""

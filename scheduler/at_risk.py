@@ -20,6 +20,7 @@ from slamon.models.db.claims import claim_rows
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Case, Deadline, OutboxMessage
 from slamon.models.db.upsert import insert_new
+from slamon.models.deadlines import deadline_key
 
 log = logging.getLogger("slamon.at_risk")
 
@@ -74,7 +75,7 @@ def warn_at_risk(engine: Engine, now: datetime, batch: int) -> AtRiskResult:
 def _message(row: Any, now: datetime) -> dict[str, Any]:
     return outbox_row(
         AT_RISK_TOPIC,
-        f"{row.case_id}:{row.kind}",
+        deadline_key(row.case_id, row.kind),
         row.case_id,
         now,
         kind=row.kind,

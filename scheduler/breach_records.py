@@ -15,9 +15,10 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from slamon.models.announcements import message_id_for, outbox_row
+from slamon.models.announcements import outbox_row
 from slamon.models.db.bulk import insert_new_rows
 from slamon.models.db.tables import Breach, Compensation, OutboxMessage
+from slamon.models.deadlines import deadline_key
 
 BREACHED_TOPIC = "sla.breached"
 
@@ -50,15 +51,6 @@ class RecordedBreach:
     due_at: datetime
     points: int
     reason: str
-
-
-def idempotency_key(case_id: str, kind: str) -> str:
-    """The compensation's key, sent to the points service: one payment per case and kind."""
-    return f"{case_id}:{kind}"
-
-
-def breached_message_id(case_id: str, kind: str) -> str:
-    return message_id_for(BREACHED_TOPIC, f"{case_id}:{kind}")
 
 
 def record_breaches(
@@ -100,7 +92,7 @@ def record_breaches(
                 {
                     "breach_id": breach_ids[(r.case_id, r.kind)], "case_id": r.case_id,
                     "kind": r.kind, "account": r.buyer_account, "points": r.points,
-                    "idempotency_key": idempotency_key(r.case_id, r.kind),
+                    "idempotency_key": deadline_key(r.case_id, r.kind),
                     "status": "pending", "attempts": 0, "created_at": now,
                     "next_attempt_at": now + redispatch_after,
                 }
@@ -135,7 +127,7 @@ def record_breaches(
 def _breached_message(row: BreachRow, breach: RecordedBreach, now: datetime) -> dict[str, Any]:
     return outbox_row(
         BREACHED_TOPIC,
-        f"{row.case_id}:{row.kind}",
+        deadline_key(row.case_id, row.kind),
         row.case_id,
         now,
         kind=row.kind,

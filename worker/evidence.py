@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 from slamon.models.announcements import outbox_row
 from slamon.models.case_state import DeadlineEffect
 from slamon.models.db.tables import Breach, Compensation, Deadline, OutboxMessage
+from slamon.models.deadlines import deadline_key
 from slamon.models.judge import in_time, settlement
 
 log = logging.getLogger("slamon.evidence")
@@ -99,7 +100,7 @@ def contest_breach(
         OutboxMessage(
             **outbox_row(
                 "sla.breach_contested",
-                f"{deadline.case_id}:{deadline.kind}",
+                deadline_key(deadline.case_id, deadline.kind),
                 deadline.case_id,
                 now,
                 kind=deadline.kind,

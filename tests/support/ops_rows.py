@@ -13,6 +13,7 @@ from sqlalchemy import Engine, insert
 
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Breach, Case, Compensation, DeadLetter, Deadline, OutboxMessage
+from slamon.models.deadlines import deadline_key
 
 GRACE = timedelta(seconds=60)
 
@@ -114,7 +115,7 @@ class OpsRows:
                 "kind": kind,
                 "account": f"tb-{case_id}",
                 "points": points,
-                "idempotency_key": f"{case_id}:{kind}",
+                "idempotency_key": deadline_key(case_id, kind),
                 "status": status,
                 "created_at": self.now,
             },

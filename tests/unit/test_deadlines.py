@@ -11,7 +11,14 @@ from zoneinfo import ZoneInfo
 import pytest
 from freezegun import freeze_time
 
-from slamon.models.deadlines import CaseFacts, CasePlan, PlannedDeadline, plan_case, wall_clock_add
+from slamon.models.deadlines import (
+    CaseFacts,
+    CasePlan,
+    PlannedDeadline,
+    deadline_key,
+    plan_case,
+    wall_clock_add,
+)
 from slamon.models.policy.policy import (
     NoPolicyInForceError,
     PolicySet,
@@ -274,3 +281,8 @@ def test_facts_need_an_aware_opening_and_a_sane_price() -> None:
         CaseFacts(at("2026-11-26T10:00+08:00"), "furniture", ("三年质保",), None, Decimal("-1"))
     with pytest.raises(ValueError, match="non-negative"):
         CaseFacts(at("2026-11-26T10:00+08:00"), "furniture", ("三年质保",), None, Decimal("NaN"))
+
+
+def test_a_deadline_is_keyed_by_its_case_and_kind() -> None:
+    # The compensation's idempotency key and the key of every announcement about the deadline.
+    assert deadline_key("H20261126001", "response") == "H20261126001:response"
