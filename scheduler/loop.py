@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Engine
 
+from slamon.models.db.bulk import chunks
 from slamon.scheduler.at_risk import warn_at_risk
 from slamon.scheduler.redispatch import claim_for_dispatch
 from slamon.scheduler.sweeper import sweep
@@ -142,17 +143,18 @@ class SchedulerLoop:
         report.redispatched = self._dispatch(ids)
 
     def _dispatch(self, compensation_ids: Sequence[int]) -> int:
-        chunk = self.config.dispatch_chunk
-        for sent in range(0, len(compensation_ids), chunk):
+        sent = 0
+        for chunk in chunks(compensation_ids, self.config.dispatch_chunk):
             try:
-                self.dispatch(compensation_ids[sent : sent + chunk])
+                self.dispatch(chunk)
             except Exception as exc:  # the broker is down: the redispatch claim retries later
                 # Stop at the first failure: each further send would wait out its own retries.
                 log.warning("broker unavailable (%s): %d compensations not dispatched now, "
                             "dispatched again after %s", exc, len(compensation_ids) - sent,
                             self.config.redispatch_after)
                 return sent
-        return len(compensation_ids)
+            sent += len(chunk)
+        return sent
 
     def _guarded(self, report: StepReport, name: str, work: Callable[[], None]) -> None:
         try:

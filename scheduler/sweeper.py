@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine, literal_column, or_, select, update
 from sqlalchemy.orm import Session
 
-from slamon.models.db.bulk import among
+from slamon.models.db.bulk import among, chunks
 from slamon.models.db.claims import claim_rows
 from slamon.models.db.engine import transaction
 from slamon.models.db.locks import lock_cases
@@ -106,8 +106,7 @@ def judge_claimed(
     verdicts: dict[Outcome, int] = {}
     breaches: list[RecordedBreach] = []
     size = POSTGRES_JUDGE_CHUNK if engine.dialect.name == "postgresql" else JUDGE_CHUNK
-    for start in range(0, len(deadline_ids), size):
-        chunk = deadline_ids[start : start + size]
+    for chunk in chunks(deadline_ids, size):
         with transaction(engine) as session:
             counts, recorded = _judge_chunk(session, chunk, now, claimer, redispatch_after)
         for outcome, count in counts.items():

@@ -39,6 +39,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, ProgrammingError
 from sqlalchemy.orm import Session
 
+from slamon.models.db.bulk import chunks
 from slamon.models.db.tables import Case, Deadline, InboxEvent
 from slamon.models.events import HelpEvent, HelpOpened
 from slamon.models.policy.policy import PolicyError, PolicySet
@@ -52,7 +53,6 @@ from slamon.worker.case_apply import (
 
 log = logging.getLogger("slamon.ingest")
 
-LOOKUP_CHUNK = 500  # ids per IN (...) query: well inside SQLite's parameter limit
 # As in slamon.worker.ingest: these mean the database, not the events; the task retries the message.
 DATABASE_AWAY = (OperationalError, InterfaceError, ProgrammingError)
 
@@ -137,7 +137,6 @@ def open_new_cases(
 
 def _stored_cases(session: Session, case_ids: list[str]) -> set[str]:
     stored: set[str] = set()
-    for start in range(0, len(case_ids), LOOKUP_CHUNK):
-        chunk = case_ids[start : start + LOOKUP_CHUNK]
+    for chunk in chunks(case_ids):
         stored.update(session.scalars(select(Case.case_id).where(Case.case_id.in_(chunk))))
     return stored

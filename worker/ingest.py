@@ -45,6 +45,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.orm import Session
 
+from slamon.models.db.bulk import chunks
 from slamon.models.db.engine import transaction
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import DeadLetter, InboxEvent
@@ -63,7 +64,6 @@ from slamon.worker.runtime import Runtime
 log = logging.getLogger("slamon.ingest")
 
 MAX_RAW_CHARS = 1_000_000  # a dead letter keeps at most this much of a hostile payload
-LOOKUP_CHUNK = 500  # ids per IN (...) query: well inside SQLite's parameter limit
 
 
 @dataclass(frozen=True)
@@ -198,11 +198,11 @@ def _prepare(
     batch = _Batch(session, runtime, now, source)
     # Looked up after the locks: a worker that held them has committed what it saw.
     event_ids = sorted({e.event_id for e in events})
-    for chunk in _chunks(event_ids):
+    for chunk in chunks(event_ids):
         batch.known_ids.update(
             session.scalars(select(InboxEvent.event_id).where(InboxEvent.event_id.in_(chunk)))
         )
-    for chunk in _chunks(case_ids):
+    for chunk in chunks(case_ids):
         batch.parked_cases.update(
             session.scalars(
                 select(InboxEvent.case_id)
@@ -334,6 +334,3 @@ def _dumps(data: Any) -> str:
         return f"<a {json_type(data)} that cannot be shown again as JSON>"
 
 
-def _chunks(values: list[str]) -> Iterable[list[str]]:
-    for start in range(0, len(values), LOOKUP_CHUNK):
-        yield values[start : start + LOOKUP_CHUNK]

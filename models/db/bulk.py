@@ -20,11 +20,11 @@ SQLite has neither; there the same calls take the classic forms (an expanding ``
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import (
     JSON,
@@ -44,6 +44,19 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql import func
 
 from slamon.models.db.upsert import dialect_name, insert_new
+
+T = TypeVar("T")
+
+# Values per ``IN (...)`` lookup: well inside SQLite's limit on the parameters of a statement.
+LOOKUP_CHUNK = 500
+
+
+def chunks(values: Sequence[T], size: int = LOOKUP_CHUNK) -> Iterator[Sequence[T]]:
+    """``values`` in consecutive slices of at most ``size`` items, in order."""
+    if size < 1:
+        raise ValueError(f"chunk size must be at least 1, got {size}")
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
 
 
 def among(db: Session | Connection, column: Any, ids: Sequence[int]) -> ColumnElement[bool]:
