@@ -22,8 +22,9 @@ Steps (:func:`open_new_cases`; the caller holds the batch's case locks):
    left out, for the one-by-one path to dead-letter it with that error.
 3. In one savepoint, insert the inbox, case and deadline rows, each table in one statement.
 4. If the database refuses anything (a concurrent duplicate ``event_id``, a value it cannot
-   store), roll the savepoint back and return nothing: the caller then applies those events
-   one by one, which gives each its own outcome. The database being away propagates.
+   store, a ``ProgrammingError``), roll the savepoint back and return nothing: the caller then
+   applies those events one by one, which gives each its own outcome or dead letter.
+   Transient database trouble propagates: the task retries the message.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from slamon.models.db.bulk import chunks
@@ -50,11 +51,9 @@ from slamon.worker.case_apply import (
     opening_detail,
     opening_rows,
 )
+from slamon.worker.task_base import TRANSIENT_DATABASE_ERRORS
 
 log = logging.getLogger("slamon.ingest")
-
-# As in slamon.worker.ingest: these mean the database, not the events; the task retries the message.
-DATABASE_AWAY = (OperationalError, InterfaceError, ProgrammingError)
 
 
 @dataclass(frozen=True)
@@ -122,8 +121,8 @@ def open_new_cases(
                     # render_nulls: every row has the same columns, so each table is one
                     # executemany instead of one statement per distinct set of non-null keys.
                     session.execute(insert(entity).execution_options(render_nulls=True), rows)
-    except DATABASE_AWAY:
-        raise
+    except TRANSIENT_DATABASE_ERRORS:
+        raise  # the database, not the events: the task retries the message
     except DBAPIError as exc:
         if exc.connection_invalidated:
             raise

@@ -18,9 +18,14 @@ its own savepoint (:func:`ingest_in_session`):
      judged by ``occurred_at`` whenever it arrives (:mod:`slamon.worker.evidence`).
   4. After an event is applied, retry that case's parked events (in ``occurred_at`` order,
      until none applies).
-  5. An event whose processing fails for a reason of its own (not the database being away)
-     is rolled back to its savepoint and dead-lettered with the error, so one bad event never
-     blocks its batch. Database trouble propagates: the task retries the whole message.
+  5. An event whose processing fails for a reason of its own is rolled back to its savepoint
+     and dead-lettered with the error, so one bad event never blocks its batch: a value the
+     database refuses, a ``ProgrammingError`` (SQL or a schema the code does not match: it
+     would fail the same way on every retry; the letter is replayed once that is fixed), a
+     bug. Transient database trouble (``OperationalError``, ``InterfaceError``) propagates:
+     the task retries the whole message (:class:`slamon.worker.task_base.SlamonTask`). Any
+     other error that cost the connection propagates too, since the batch's transaction is
+     gone with it: the task dead-letters the message as a whole.
 
 Nothing here raises on bad input: every event ends applied, parked, duplicate, rejected or
 dead-lettered, and the outcomes come back in input order.
@@ -36,13 +41,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.exc import (
-    DBAPIError,
-    IntegrityError,
-    InterfaceError,
-    OperationalError,
-    ProgrammingError,
-)
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from slamon.models.db.bulk import chunks
@@ -60,6 +59,7 @@ from slamon.models.events import (
 from slamon.worker.bulk_open import independent_openings, open_new_cases
 from slamon.worker.case_apply import APPLIED, PARKED, apply_event, inbox_row, retry_parked
 from slamon.worker.runtime import Runtime
+from slamon.worker.task_base import TRANSIENT_DATABASE_ERRORS
 
 log = logging.getLogger("slamon.ingest")
 
@@ -239,7 +239,7 @@ def _ingest_guarded(batch: _Batch, event: HelpEvent) -> IngestOutcome:
     try:
         with session.begin_nested():
             return _ingest_one(batch, event)
-    except (OperationalError, InterfaceError, ProgrammingError):
+    except TRANSIENT_DATABASE_ERRORS:
         raise  # the database, not the event: the task retries the message
     except DBAPIError as exc:
         if exc.connection_invalidated:

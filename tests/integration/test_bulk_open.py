@@ -135,14 +135,22 @@ def test_bulk_path_stores_what_the_one_by_one_path_stores(
     ]  # fmt: skip
 
 
+@pytest.mark.parametrize(
+    "broken",
+    [
+        pytest.param({"status": None}, id="integrity-error"),  # NOT NULL: the database refuses
+        # A value neither psycopg nor sqlite3 can send: a ProgrammingError, not retried either.
+        pytest.param({"city": object()}, id="programming-error"),
+    ],
+)
 def test_a_refused_bulk_insert_falls_back_to_one_by_one(
-    runtime: Runtime, engine: Engine, monkeypatch: pytest.MonkeyPatch
+    runtime: Runtime, engine: Engine, monkeypatch: pytest.MonkeyPatch, broken: dict[str, Any]
 ) -> None:
     real_rows = bulk_open.opening_rows
 
     def broken_rows(*args: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         case, deadlines = real_rows(*args)
-        return case | {"status": None}, deadlines  # NOT NULL: the database refuses the group
+        return case | broken, deadlines
 
     monkeypatch.setattr(bulk_open, "opening_rows", broken_rows)
     _, batch = scenario("Z")
@@ -151,3 +159,4 @@ def test_a_refused_bulk_insert_falls_back_to_one_by_one(
     with transaction(engine) as s:
         statuses = s.scalars(select(Case.status).where(Case.case_id.startswith("Z"))).all()
         assert sorted(statuses) == ["open", "open"]
+

@@ -9,11 +9,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, text
+from sqlalchemy.orm import Session
 
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Case, DeadLetter, Deadline, InboxEvent
 from slamon.models.policy.policy import load_policies
+from slamon.worker import ingest as ingest_module
 from slamon.worker.ingest import ingest_raw
 from slamon.worker.runtime import Runtime
 
@@ -198,6 +200,30 @@ def test_batch_with_one_bad_event_applies_the_good_ones(runtime: Runtime, engine
     }
     results = ingest_raw(runtime, json.dumps([good, bad], ensure_ascii=False))
     assert sorted(r.outcome for r in results) == ["applied", "dead_lettered"]
+
+
+def test_a_programming_error_dead_letters_its_event_and_the_batch_goes_on(
+    runtime: Runtime, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_apply = ingest_module.apply_event
+
+    def refused_by_the_driver(session: Session, *args: Any) -> str:
+        if args[1].event_id == "e2":
+            # A value the driver cannot send: a real ProgrammingError from psycopg and sqlite3.
+            session.execute(text("SELECT :value"), {"value": object()})
+        return real_apply(session, *args)
+
+    monkeypatch.setattr(ingest_module, "apply_event", refused_by_the_driver)
+    batch = [event("help.opened", "e1", OPENED_AT), event("help.responded", "e2", NOW)]
+    results = ingest_raw(runtime, "[" + ",".join(batch) + "]")
+
+    assert [r.outcome for r in results] == ["applied", "dead_lettered"]
+    assert results[1].detail and results[1].detail.startswith("could not be stored: ")
+    assert outcome_of(engine, "e1").outcome == "applied"
+    with transaction(engine) as s:
+        assert s.get(InboxEvent, "e2") is None  # rolled back to its savepoint
+        letter = s.scalars(select(DeadLetter)).one()
+    assert (letter.event_id, json.loads(letter.raw)["type"]) == ("e2", "help.responded")
 
 
 def test_events_from_the_future_are_refused(runtime: Runtime, engine: Engine) -> None:
