@@ -8,26 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import Engine
 
 from slamon.models.db.engine import snapshot, transaction
-from slamon.models.db.ops import (
-    DEFAULT_LIMIT,
-    MAX_LIMIT,
+from slamon.models.db.ops import DEFAULT_LIMIT, MAX_LIMIT, breaches_view, compensations_view
+from slamon.models.db.views import DISPLAY_ZONE
+from slamon.models.states import BreachStatus, CompensationStatus
+from slamon.settings import Role
+from slamon.worker.compensation_actions import (
     CompensationNotFoundError,
     CompensationNotRetryableError,
-    breaches_view,
-    compensations_view,
     retry_compensation,
 )
-from slamon.models.db.views import DISPLAY_ZONE
-from slamon.settings import Role
 
-BreachStatus = Literal["open", "settled", "contested"]
-CompensationStatus = Literal["pending", "issued", "failed", "cancelled", "review"]
 Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 Since = Annotated[datetime | None, Query(description="ISO-8601 instant with a UTC offset.")]
 

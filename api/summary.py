@@ -29,14 +29,27 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, tzinfo
 from typing import Any
 
-from sqlalchemy import Connection, func, literal_column, select
+from sqlalchemy import Connection, func, select
 
-from slamon.models.db.tables import Breach, Case, Compensation, DeadLetter, Deadline, OutboxMessage
+from slamon.models.db.tables import (
+    DEADLINE_PENDING,
+    Breach,
+    Case,
+    Compensation,
+    DeadLetter,
+    Deadline,
+    OutboxMessage,
+)
 from slamon.models.db.views import iso
+from slamon.models.states import (
+    BreachStatus,
+    CaseStatus,
+    CompensationStatus,
+    DeadlineState,
+    values,
+)
 
-# A literal, not a bound parameter: both planners match the partial index
-# ``ix_deadlines_due_pending`` (WHERE state = 'pending') only against the same constant.
-PENDING = Deadline.state == literal_column("'pending'")
+PENDING = DEADLINE_PENDING
 UNPUBLISHED = OutboxMessage.published_at.is_(None)
 
 DUE_SOON = timedelta(hours=1)
@@ -47,11 +60,11 @@ LAG_WINDOW = timedelta(hours=1)
 LAG_SAMPLE_LIMIT = 5000
 LIST_LIMIT = 10
 
-# Display order; a status not listed here (a newer state) is still shown, after these.
-CASE_STATUSES = ("open", "responded", "resolved", "cancelled")
-DEADLINE_STATES = ("pending", "met", "breached", "cancelled")
-BREACH_STATUSES = ("open", "settled", "contested")
-COMPENSATION_STATUSES = ("pending", "issued", "failed", "cancelled", "review")
+# Display order: each lifecycle's declaration order.
+CASE_STATUSES = values(CaseStatus)
+DEADLINE_STATES = values(DeadlineState)
+BREACH_STATUSES = values(BreachStatus)
+COMPENSATION_STATUSES = values(CompensationStatus)
 
 
 @dataclass(frozen=True)

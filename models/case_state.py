@@ -76,12 +76,11 @@ from slamon.models.events import (
     HelpResolved,
     HelpResponded,
 )
+from slamon.models.states import CASE, CaseStatus
 
-OPEN = "open"
-RESPONDED = "responded"
-RESOLVED = "resolved"
-CANCELLED = "cancelled"
-STATUSES = (OPEN, RESPONDED, RESOLVED, CANCELLED)
+OPEN, RESPONDED, RESOLVED, CANCELLED = (
+    CaseStatus.OPEN, CaseStatus.RESPONDED, CaseStatus.RESOLVED, CaseStatus.CANCELLED
+)
 
 DeadlineKind = Literal["response", "resolution"]
 EffectAction = Literal["met", "cancel", "reopen"]
@@ -96,7 +95,7 @@ class CaseState:
     not store them gets the in-order behaviour.
     """
 
-    status: str
+    status: CaseStatus
     responded_at: datetime | None  # earliest evidence of a solution
     resolved_at: datetime | None  # the standing resolution (None while not resolved)
     cancelled_at: datetime | None
@@ -108,8 +107,14 @@ class CaseState:
     last_resolved_at: datetime | None = None  # the latest resolution ever seen
 
     def __post_init__(self) -> None:
-        if self.status not in STATUSES:
-            raise ValueError(f"unknown case status {self.status!r}; expected one of {STATUSES}")
+        try:
+            status = CaseStatus(self.status)
+        except ValueError:
+            known = tuple(s.value for s in CaseStatus)
+            raise ValueError(
+                f"unknown case status {self.status!r}; expected one of {known}"
+            ) from None
+        object.__setattr__(self, "status", status)  # a stored string becomes the enum
 
 
 @dataclass(frozen=True)
@@ -151,7 +156,17 @@ def initial(event: HelpOpened) -> CaseState:
 
 
 def apply(state: CaseState, event: HelpEvent) -> Transition:
-    """The transition ``event`` causes from ``state``; see the module docstring for the rules."""
+    """The transition ``event`` causes from ``state``; see the module docstring for the rules.
+
+    Every status change is one the case lifecycle (:data:`slamon.models.states.CASE`) allows;
+    anything else would be a bug in the rules below, and raises.
+    """
+    transition = _transition(state, event)
+    CASE.move(state.status, transition.state.status)
+    return transition
+
+
+def _transition(state: CaseState, event: HelpEvent) -> Transition:
     if isinstance(event, HelpOpened):
         return _refuse(state, "the case was already opened; a case is opened once")
     if isinstance(event, HelpAssigned):

@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, false, literal_column, select, true
+from sqlalchemy import Engine, false, select, true
 
 from slamon.models.announcements import outbox_row
 from slamon.models.db.claims import claim_rows
 from slamon.models.db.engine import transaction
-from slamon.models.db.tables import Case, Deadline, OutboxMessage
+from slamon.models.db.tables import DEADLINE_PENDING, Case, Deadline, OutboxMessage
 from slamon.models.db.upsert import insert_new
 from slamon.models.deadlines import deadline_key
 
 log = logging.getLogger("slamon.at_risk")
 
 AT_RISK_TOPIC = "sla.at_risk"
-# Literals so that the planners match the partial index predicate (see slamon.scheduler.sweeper).
-_AT_RISK_PENDING = (Deadline.state == literal_column("'pending'")) & (
+# Literals so that the planners match the partial index predicate (see DEADLINE_PENDING).
+_AT_RISK_PENDING = DEADLINE_PENDING & (
     Deadline.at_risk_sent == false()
 )
 

@@ -19,6 +19,7 @@ from slamon.models.announcements import outbox_row
 from slamon.models.db.bulk import insert_new_rows
 from slamon.models.db.tables import Breach, Compensation, OutboxMessage
 from slamon.models.deadlines import deadline_key
+from slamon.models.states import BreachStatus, CompensationStatus
 
 BREACHED_TOPIC = "sla.breached"
 
@@ -73,7 +74,7 @@ def record_breaches(
             {
                 "case_id": r.case_id, "kind": r.kind, "policy_id": r.policy_id,
                 "due_at": r.due_at, "judge_at": r.judge_at, "detected_at": now,
-                "points": r.points, "status": "open", "reason": r.reason,
+                "points": r.points, "status": BreachStatus.OPEN, "reason": r.reason,
             }
             for r in rows
         ],
@@ -93,7 +94,7 @@ def record_breaches(
                     "breach_id": breach_ids[(r.case_id, r.kind)], "case_id": r.case_id,
                     "kind": r.kind, "account": r.buyer_account, "points": r.points,
                     "idempotency_key": deadline_key(r.case_id, r.kind),
-                    "status": "pending", "attempts": 0, "created_at": now,
+                    "status": CompensationStatus.PENDING, "attempts": 0, "created_at": now,
                     "next_attempt_at": now + redispatch_after,
                 }
                 for r in owed

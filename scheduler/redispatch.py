@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, literal_column, select
+from sqlalchemy import Engine, select
 
 from slamon.models.db.claims import claim_rows
 from slamon.models.db.engine import transaction
-from slamon.models.db.tables import Compensation
+from slamon.models.db.tables import COMPENSATION_PENDING, Compensation
 
-_PENDING = Compensation.status == literal_column("'pending'")
+_PENDING = COMPENSATION_PENDING
 
 
 def claim_for_dispatch(

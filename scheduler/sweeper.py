@@ -28,22 +28,21 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, literal_column, or_, select, update
+from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from slamon.models.db.bulk import among, chunks
 from slamon.models.db.claims import claim_rows
 from slamon.models.db.engine import transaction
 from slamon.models.db.locks import lock_cases
-from slamon.models.db.tables import Case, Deadline
+from slamon.models.db.tables import DEADLINE_PENDING, Case, Deadline
 from slamon.models.judge import DeadlineView, Outcome, judge
+from slamon.models.states import DEADLINE, DeadlineState
 from slamon.scheduler.breach_records import BreachRow, RecordedBreach, record_breaches
 
 log = logging.getLogger("slamon.sweeper")
 
-# A literal, not a bound parameter: the planners of both databases match the partial index
-# ``ix_deadlines_due_pending`` (WHERE state = 'pending') only against the same constant.
-PENDING = Deadline.state == literal_column("'pending'")
+PENDING = DEADLINE_PENDING
 
 # Rows judged per transaction: bounded so a large batch never exceeds SQLite's parameter
 # limit and never holds the per-case locks (which ingest waits on) for long. Postgres takes
@@ -188,7 +187,7 @@ def _judge_chunk(
     for outcome, group in by_outcome.items():
         changed = set(_set_state(session, [r.deadline_id for r in group], outcome, now, claimer))
         counts[outcome] = len(changed)
-        if outcome == "breached":
+        if outcome == DeadlineState.BREACHED:
             breached = [r for r in group if r.deadline_id in changed]
     recorded = record_breaches(session, breached, now, redispatch_after) if breached else []
     return counts, recorded
@@ -199,7 +198,8 @@ def _set_state(
 ) -> Sequence[int]:
     values: dict[str, object] = {"claimed_until": None, "claimed_by": None}
     if outcome != "wait":
-        values.update(state=outcome, judged_at=now)
+        values.update(state=DEADLINE.move(DeadlineState.PENDING, DeadlineState(outcome)),
+                      judged_at=now)
     statement = (
         update(Deadline)
         .where(among(session, Deadline.id, ids), PENDING, Deadline.claimed_by == claimer)

@@ -44,6 +44,7 @@ from slamon.models.db.bulk import chunks
 from slamon.models.db.tables import Case, Deadline, InboxEvent
 from slamon.models.events import HelpEvent, HelpOpened
 from slamon.models.policy.policy import PolicyError, PolicySet
+from slamon.models.states import InboxOutcome
 from slamon.worker.case_apply import (
     APPLIED,
     REJECTED,
@@ -60,7 +61,7 @@ log = logging.getLogger("slamon.ingest")
 class Opened:
     """What the inbox recorded for one opening of the bulk path."""
 
-    outcome: str  # applied | rejected
+    outcome: InboxOutcome  # applied | rejected
     detail: str | None
 
 

@@ -28,15 +28,16 @@ from slamon.models.db.tables import Case, Deadline, InboxEvent
 from slamon.models.deadlines import CaseFacts, plan_case
 from slamon.models.events import HelpEvent, HelpOpened, event_to_json, parse_event
 from slamon.models.policy.policy import PolicyError, PolicySet
+from slamon.models.states import INBOX, DeadlineState, InboxOutcome
 from slamon.worker.evidence import apply_effect
 
-RECEIVED, APPLIED, PARKED, REJECTED = "received", "applied", "parked", "rejected"
+APPLIED, PARKED, REJECTED = InboxOutcome.APPLIED, InboxOutcome.PARKED, InboxOutcome.REJECTED
 NOT_OPENED = "waiting for help.opened of this case"
 
 
 def apply_event(
     session: Session, policies: PolicySet, event: HelpEvent, inbox: InboxEvent, now: datetime
-) -> str:
+) -> InboxOutcome:
     """Decide ``event``'s outcome (see the module docstring), record it on ``inbox``, return it."""
     case = session.get(Case, event.case_id)
     if isinstance(event, HelpOpened):
@@ -86,17 +87,22 @@ def _parked(session: Session, case_id: str) -> list[InboxEvent]:
     )
 
 
-def _finish(inbox: InboxEvent, outcome: str, detail: str | None) -> str:
-    inbox.outcome, inbox.detail = outcome, detail
+def _finish(inbox: InboxEvent, outcome: InboxOutcome, detail: str | None) -> InboxOutcome:
+    # A new row takes any outcome; a parked one being retried moves as its lifecycle allows.
+    inbox.outcome = outcome if inbox.outcome is None else INBOX.move(inbox.outcome, outcome)
+    inbox.detail = detail
     return outcome
 
 
 def inbox_row(
-    event: HelpEvent, received_at: datetime, outcome: str = RECEIVED, detail: str | None = None
+    event: HelpEvent,
+    received_at: datetime,
+    outcome: InboxOutcome | None = None,
+    detail: str | None = None,
 ) -> dict[str, Any]:
-    """The inbox row of ``event``, as column values. The one-by-one path records it
-    ``received`` and then lets :func:`apply_event` decide; the bulk path
-    (:mod:`slamon.worker.bulk_open`) inserts it with its outcome already decided."""
+    """The inbox row of ``event``, as column values. The one-by-one path builds it without an
+    outcome and lets :func:`apply_event` decide before the row is added to the session; the
+    bulk path (:mod:`slamon.worker.bulk_open`) inserts it with its outcome already decided."""
     return {
         "event_id": event.event_id,
         "case_id": event.case_id,
@@ -155,7 +161,7 @@ def opening_rows(
             "at_risk_at": planned.at_risk_at,
             "judge_at": planned.judge_at,
             "points": planned.points,
-            "state": "pending",
+            "state": DeadlineState.PENDING,
             "at_risk_sent": False,
         }
         for planned in plan.deadlines
@@ -178,7 +184,7 @@ def _open_case(session: Session, policies: PolicySet, event: HelpOpened, now: da
 
 def _apply_to_case(
     session: Session, case: Case, event: HelpEvent, inbox: InboxEvent, now: datetime
-) -> str:
+) -> InboxOutcome:
     transition = apply(_load_state(case), event)
     if transition.waiting:
         return _finish(inbox, PARKED, transition.reason)

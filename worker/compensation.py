@@ -34,6 +34,7 @@ from slamon.models.db.engine import read_only
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import Breach, Compensation, OutboxMessage
 from slamon.models.db.upsert import insert_new
+from slamon.models.states import BREACH, COMPENSATION, BreachStatus, CompensationStatus
 from slamon.worker.points.backoff import backoff_delay
 from slamon.worker.points.port import (
     IssueRequest,
@@ -88,7 +89,7 @@ class _Owed:
     account: str
     points: int
     idempotency_key: str
-    status: str
+    status: CompensationStatus
     attempts: int
     due_at: datetime
 
@@ -109,9 +110,9 @@ _LOCK = (
     .where(Compensation.id.in_(bindparam("ids", expanding=True)))
     .with_for_update()
 )
-_PAYABLE = ("pending", "failed")
 # "failed" too: an earlier refusal followed by a payment (an operator's retry racing a late
 # reply) still means the consumer was paid.
+_PAYABLE = COMPENSATION.sources(CompensationStatus.ISSUED)
 _MARK_ISSUED = (
     update(Compensation)
     .where(
@@ -120,14 +121,18 @@ _MARK_ISSUED = (
         Compensation.status.in_([literal_column(f"'{s}'") for s in _PAYABLE]),
     )
     .values(
-        status="issued", issued_at=bindparam("when"), reference=bindparam("grant_reference"),
+        status=CompensationStatus.ISSUED, issued_at=bindparam("when"),
+        reference=bindparam("grant_reference"),
         attempts=Compensation.attempts + 1, next_attempt_at=None,
     )
 )
 _SETTLE = (
     update(Breach)
-    .where(Breach.id.in_(bindparam("breach_ids", expanding=True)), Breach.status == "open")
-    .values(status="settled")
+    .where(
+        Breach.id.in_(bindparam("breach_ids", expanding=True)),
+        Breach.status.in_(BREACH.only_from((BreachStatus.OPEN,), BreachStatus.SETTLED)),
+    )
+    .values(status=BreachStatus.SETTLED)
 )
 
 
@@ -174,7 +179,7 @@ def compensate_many(
         if owed is None:
             outcomes[compensation_id] = CompensationOutcome(
                 compensation_id, "missing", "no such compensation")
-        elif owed.status != "pending":
+        elif owed.status != CompensationStatus.PENDING:
             outcomes[compensation_id] = CompensationOutcome(
                 compensation_id, "skipped", f"already {owed.status}")
         else:
@@ -232,7 +237,7 @@ def _record_paid(
         # Rows locked and their status read now: the remote calls took time, and late
         # evidence may have cancelled some meanwhile.
         locked = conn.execute(_LOCK, {"ids": [owed.id for owed, _ in paid]})
-        statuses: dict[int, str] = {row.id: row.status for row in locked}
+        statuses: dict[int, CompensationStatus] = {row.id: row.status for row in locked}
         issued = [(o, r) for o, r in paid if statuses.get(o.id) in _PAYABLE]
         if issued:
             conn.execute(_MARK_ISSUED, [
@@ -252,7 +257,7 @@ def _record_paid(
         for owed, result in paid:
             if owed.id in outcomes:
                 continue
-            if statuses.get(owed.id) == "cancelled":
+            if statuses.get(owed.id) == CompensationStatus.CANCELLED:
                 outcomes[owed.id] = _flag_review(conn, owed, result, now)
             else:  # issued or flagged by a concurrent attempt at the same compensation
                 outcomes[owed.id] = CompensationOutcome(
@@ -265,8 +270,9 @@ def _flag_review(
 ) -> CompensationOutcome:
     # Late evidence cancelled it while the points were being paid: keep both facts.
     _conditional_update(
-        conn, owed.id, ("cancelled",),
-        status="review", issued_at=now, reference=result.reference,
+        conn, owed.id,
+        COMPENSATION.only_from((CompensationStatus.CANCELLED,), CompensationStatus.REVIEW),
+        status=CompensationStatus.REVIEW, issued_at=now, reference=result.reference,
         attempts=Compensation.attempts + 1, next_attempt_at=None,
         last_error=f"points were issued ({result.reference or result.status}) after the "
         "breach was contested and the compensation cancelled; review",
@@ -288,7 +294,7 @@ def _record_retry(
     with engine.begin() as conn:
         # Dispatched again by the scheduler only if this retry is lost too.
         pending = _conditional_update(
-            conn, owed.id, ("pending",),
+            conn, owed.id, (CompensationStatus.PENDING,),
             attempts=Compensation.attempts + 1, last_error=error.reason,
             next_attempt_at=now + timedelta(seconds=delay) + redispatch_after,
         )
@@ -304,8 +310,9 @@ def _record_failure(
 ) -> CompensationOutcome:
     with engine.begin() as conn:
         failed = _conditional_update(
-            conn, owed.id, ("pending",),
-            status="failed", attempts=Compensation.attempts + 1, last_error=reason,
+            conn, owed.id,
+            COMPENSATION.only_from((CompensationStatus.PENDING,), CompensationStatus.FAILED),
+            status=CompensationStatus.FAILED, attempts=Compensation.attempts + 1, last_error=reason,
             next_attempt_at=None,
         )
         if failed:
@@ -319,7 +326,10 @@ def _record_failure(
 
 
 def _conditional_update(
-    conn: Connection, compensation_id: int, statuses: tuple[str, ...], **values: Any
+    conn: Connection,
+    compensation_id: int,
+    statuses: tuple[CompensationStatus, ...],
+    **values: Any,
 ) -> bool:
     changed = conn.execute(
         update(Compensation)

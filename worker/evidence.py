@@ -35,15 +35,26 @@ from slamon.models.case_state import DeadlineEffect
 from slamon.models.db.tables import Breach, Compensation, Deadline, OutboxMessage
 from slamon.models.deadlines import deadline_key
 from slamon.models.judge import in_time, settlement
+from slamon.models.states import (
+    BREACH,
+    COMPENSATION,
+    DEADLINE,
+    BreachStatus,
+    CompensationStatus,
+    DeadlineState,
+)
 
 log = logging.getLogger("slamon.evidence")
+
+_P = CompensationStatus
+_UNPAID = COMPENSATION.only_from((_P.PENDING, _P.FAILED), _P.CANCELLED)
 
 
 def apply_effect(
     session: Session, deadline: Deadline, effect: DeadlineEffect, now: datetime
 ) -> None:
     """Record what ``effect`` says about ``deadline`` and settle its state (module docstring)."""
-    if deadline.state == "breached":
+    if deadline.state == DeadlineState.BREACHED:
         if effect.action in ("met", "cancel") and in_time(effect.at, deadline.due_at):
             if effect.action == "met":
                 deadline.met_at = effect.at
@@ -65,11 +76,12 @@ def apply_effect(
 
 
 def _settle(deadline: Deadline, now: datetime) -> None:
-    state = settlement(deadline.due_at, deadline.met_at, deadline.cancelled_at) or "pending"
+    settled = settlement(deadline.due_at, deadline.met_at, deadline.cancelled_at)
+    state = DeadlineState(settled) if settled is not None else DeadlineState.PENDING
     if state == deadline.state:
         return
-    deadline.state = state
-    if state == "pending":
+    deadline.state = DEADLINE.move(deadline.state, state)
+    if state == DeadlineState.PENDING:
         # Open again (a reopen): a claim or judgement from before no longer applies.
         deadline.judged_at = deadline.claimed_until = deadline.claimed_by = None
     else:
@@ -84,17 +96,19 @@ def contest_breach(
     breach = session.scalars(
         select(Breach).where(Breach.case_id == deadline.case_id, Breach.kind == deadline.kind)
     ).one_or_none()
-    if breach is None or breach.status == "contested":
+    if breach is None or breach.status == BreachStatus.CONTESTED:
         return
-    breach.status, breach.evidence_at = "contested", evidence_at
+    breach.status = BREACH.move(breach.status, BreachStatus.CONTESTED)
+    breach.evidence_at = evidence_at
     compensation = session.scalars(
         select(Compensation).where(Compensation.breach_id == breach.id)
     ).one_or_none()
     if compensation is not None:
-        if compensation.status in ("pending", "failed"):
-            compensation.status = "cancelled"
-        elif compensation.status == "issued":
-            compensation.status = "review"
+        # Not paid yet: not owed after all. Paid already: a person must look.
+        if compensation.status in _UNPAID:
+            compensation.status = COMPENSATION.move(compensation.status, _P.CANCELLED)
+        elif compensation.status == _P.ISSUED:
+            compensation.status = COMPENSATION.move(compensation.status, _P.REVIEW)
         compensation.last_error = f"contested: evidence at {evidence_at.isoformat()}"
     session.add(
         OutboxMessage(

@@ -56,6 +56,7 @@ from slamon.models.events import (
     event_to_json,
     parse_event,
 )
+from slamon.models.states import InboxOutcome
 from slamon.worker.bulk_open import independent_openings, open_new_cases
 from slamon.worker.case_apply import APPLIED, PARKED, apply_event, inbox_row, retry_parked
 from slamon.worker.runtime import Runtime
@@ -70,7 +71,7 @@ MAX_RAW_CHARS = 1_000_000  # a dead letter keeps at most this much of a hostile 
 class IngestOutcome:
     event_id: str | None
     case_id: str | None
-    outcome: str  # applied | parked | duplicate | rejected | dead_lettered
+    outcome: str  # an InboxOutcome, or "dead_lettered"
     detail: str | None = None
     dead_letter_id: int | None = None
 
@@ -263,8 +264,10 @@ def _ingest_one(batch: _Batch, event: HelpEvent) -> IngestOutcome:
         return _record_duplicate(session, event)
     batch.known_ids.add(event.event_id)
     inbox = InboxEvent(**inbox_row(event, batch.now))
-    session.add(inbox)
     outcome = apply_event(session, batch.runtime.policies, event, inbox, batch.now)
+    # Added once its outcome is decided: the row never exists without one (the outcome's CHECK
+    # constraint would refuse it at an autoflush while the event is being applied).
+    session.add(inbox)
     if outcome == PARKED:
         batch.parked_cases.add(event.case_id)
     elif (
@@ -283,7 +286,7 @@ def _record_duplicate(session: Session, event: HelpEvent) -> IngestOutcome:
         existing.duplicates += 1
         if existing.payload != event_to_json(event):
             detail = "same event_id with a different payload; the first one stands"
-    return IngestOutcome(event.event_id, event.case_id, "duplicate", detail)
+    return IngestOutcome(event.event_id, event.case_id, InboxOutcome.DUPLICATE, detail)
 
 
 def add_dead_letter(

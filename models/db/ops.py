@@ -1,6 +1,6 @@
 """What operators ask of breaches and compensations: the JSON that ``slamon breaches``,
-``slamon compensations`` and ``/v1/breaches``, ``/v1/compensations`` return, and the retry of
-a failed compensation.
+``slamon compensations`` and ``/v1/breaches``, ``/v1/compensations`` return. (What operators
+may *do* to a compensation is :mod:`slamon.worker.compensation_actions`.)
 
 Lists are newest first and bounded by ``limit``; instants are printed in ``zone``.
 """
@@ -16,18 +16,8 @@ from sqlalchemy.orm import Session
 from slamon.models.db.tables import Breach, Compensation
 from slamon.models.db.views import UTC_ZONE, iso
 
-BREACH_STATUSES = ("open", "settled", "contested")
-COMPENSATION_STATUSES = ("pending", "issued", "failed", "cancelled", "review")
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
-
-
-class CompensationNotFoundError(LookupError):
-    """No compensation has this id."""
-
-
-class CompensationNotRetryableError(ValueError):
-    """Only a failed compensation can be retried; the message says what state it is in."""
 
 
 def breaches_view(
@@ -106,28 +96,6 @@ def compensation_view(comp: Compensation, zone: tzinfo = UTC_ZONE) -> dict[str, 
         "next_attempt_at": iso(comp.next_attempt_at, zone),
         "issued_at": iso(comp.issued_at, zone),
     }
-
-
-def retry_compensation(
-    session: Session, compensation_id: int, now: datetime, zone: tzinfo = UTC_ZONE
-) -> dict[str, Any]:
-    """Put a failed compensation back to pending, due for dispatch at ``now``.
-
-    The scheduler dispatches pending compensations whose ``next_attempt_at`` has passed, so
-    the retry is sent within its next step; no broker is needed here. The idempotency key is
-    unchanged, so a grant the points service did record is never paid twice.
-    """
-    comp = session.get(Compensation, compensation_id, with_for_update=True)
-    if comp is None:
-        raise CompensationNotFoundError(f"no compensation {compensation_id}")
-    if comp.status != "failed":
-        raise CompensationNotRetryableError(
-            f"compensation {compensation_id} is {comp.status}; only a failed one can be retried"
-        )
-    comp.status = "pending"
-    comp.next_attempt_at = now
-    session.flush()
-    return compensation_view(comp, zone)
 
 
 def _bounded(limit: int) -> int:

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     ForeignKey,
     Index,
     Integer,
@@ -25,11 +27,21 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from slamon.models.db.types import UTCDateTime
+from slamon.models.db.types import StatusType, UTCDateTime
+from slamon.models.states import (
+    BreachStatus,
+    CaseStatus,
+    CompensationStatus,
+    DeadlineState,
+    InboxOutcome,
+    OutboxState,
+    values,
+)
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -44,8 +56,14 @@ NAMING = {
 Id = BigInteger().with_variant(Integer(), "sqlite")
 ID = 64  # bounded identifiers (case, event, order, account ids)
 
-PENDING = text("state = 'pending'")
+PENDING = text(f"state = '{DeadlineState.PENDING}'")
 UNPUBLISHED = text("published_at IS NULL")
+
+
+def allowed(column: str, states: type[StrEnum]) -> CheckConstraint:
+    """``ck_<table>_<column>``: the column holds only the lifecycle's values."""
+    listed = ", ".join(f"'{value}'" for value in values(states))
+    return CheckConstraint(f"{column} IN ({listed})", name=column)
 
 
 class Base(DeclarativeBase):
@@ -61,9 +79,10 @@ class Case(Base):
     """A help request (求助单) and what is known of it."""
 
     __tablename__ = "cases"
+    __table_args__ = (allowed("status", CaseStatus),)
 
     case_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
-    status: Mapped[str] = mapped_column(String(16))  # open | responded | resolved | cancelled
+    status: Mapped[CaseStatus] = mapped_column(StatusType(CaseStatus))
     monitored: Mapped[bool] = mapped_column(Boolean)
     not_monitored_reason: Mapped[str | None] = mapped_column(Text)
     policy_id: Mapped[str | None] = mapped_column(String(ID))
@@ -99,14 +118,15 @@ class Deadline(Base):
     __tablename__ = "deadlines"
     __table_args__ = (
         UniqueConstraint("case_id", "kind"),
+        allowed("state", DeadlineState),
         Index(
             "ix_deadlines_due_pending", "judge_at", postgresql_where=PENDING, sqlite_where=PENDING
         ),
         Index(
             "ix_deadlines_at_risk_pending",
             "at_risk_at",
-            postgresql_where=text("state = 'pending' AND at_risk_sent = false"),
-            sqlite_where=text("state = 'pending' AND at_risk_sent = 0"),
+            postgresql_where=text(f"state = '{DeadlineState.PENDING}' AND at_risk_sent = false"),
+            sqlite_where=text(f"state = '{DeadlineState.PENDING}' AND at_risk_sent = 0"),
         ),
     )
 
@@ -119,9 +139,9 @@ class Deadline(Base):
     at_risk_at: Mapped[datetime]
     judge_at: Mapped[datetime]
     points: Mapped[int] = mapped_column(Integer)
-    state: Mapped[str] = mapped_column(
-        String(16), default="pending"
-    )  # pending|met|breached|cancelled
+    state: Mapped[DeadlineState] = mapped_column(
+        StatusType(DeadlineState), default=DeadlineState.PENDING
+    )
     met_at: Mapped[datetime | None]
     cancelled_at: Mapped[datetime | None]
     at_risk_sent: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -130,11 +150,15 @@ class Deadline(Base):
     judged_at: Mapped[datetime | None]
 
 
+# Filters on the statuses the sweeper, at-risk and redispatch poll, as SQL literals rather than
+# bound parameters: the planners of both databases match a partial index
+# (``ix_deadlines_due_pending``: WHERE state = 'pending') only against the same constant.
+DEADLINE_PENDING = Deadline.state == literal_column(f"'{DeadlineState.PENDING}'")
 class InboxEvent(Base):
     """Every event received, keyed by its id, with what became of it."""
 
     __tablename__ = "events"
-    __table_args__ = (Index(None, "case_id", "occurred_at"),)
+    __table_args__ = (Index(None, "case_id", "occurred_at"), allowed("outcome", InboxOutcome))
 
     event_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
     case_id: Mapped[str] = mapped_column(String(ID))
@@ -142,8 +166,7 @@ class InboxEvent(Base):
     occurred_at: Mapped[datetime]
     received_at: Mapped[datetime]
     payload: Mapped[dict[str, Any]]
-    # applied | parked | duplicate | rejected (an illegal transition, with its reason)
-    outcome: Mapped[str] = mapped_column(String(16))
+    outcome: Mapped[InboxOutcome] = mapped_column(StatusType(InboxOutcome))
     detail: Mapped[str | None] = mapped_column(Text)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
 
@@ -168,7 +191,7 @@ class Breach(Base):
     """A broken promise: recorded once per case and kind, whatever is retried."""
 
     __tablename__ = "breaches"
-    __table_args__ = (UniqueConstraint("case_id", "kind"),)
+    __table_args__ = (UniqueConstraint("case_id", "kind"), allowed("status", BreachStatus))
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     case_id: Mapped[str] = mapped_column(ForeignKey("cases.case_id", ondelete="CASCADE"))
@@ -178,8 +201,9 @@ class Breach(Base):
     judge_at: Mapped[datetime]
     detected_at: Mapped[datetime]
     points: Mapped[int] = mapped_column(Integer)
-    # open (counts as a 违背承诺 violation) | settled (penalty paid) | contested (late evidence)
-    status: Mapped[str] = mapped_column(String(16), default="open")
+    status: Mapped[BreachStatus] = mapped_column(
+        StatusType(BreachStatus), default=BreachStatus.OPEN
+    )
     evidence_at: Mapped[datetime | None]
     # Why the promise counts as broken (no evidence, evidence after due, cancelled after due).
     reason: Mapped[str | None] = mapped_column(Text)
@@ -193,6 +217,7 @@ class Compensation(Base):
         UniqueConstraint("idempotency_key"),
         UniqueConstraint("breach_id"),
         Index(None, "status", "next_attempt_at"),
+        allowed("status", CompensationStatus),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -202,14 +227,18 @@ class Compensation(Base):
     account: Mapped[str] = mapped_column(String(ID))
     points: Mapped[int] = mapped_column(Integer)
     idempotency_key: Mapped[str] = mapped_column(String(2 * ID))
-    # pending -> issued | failed; cancelled (late evidence before issue); review (after issue)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[CompensationStatus] = mapped_column(
+        StatusType(CompensationStatus), default=CompensationStatus.PENDING
+    )
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     reference: Mapped[str | None] = mapped_column(String(128))
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime | None]
     issued_at: Mapped[datetime | None]
+
+
+COMPENSATION_PENDING = Compensation.status == literal_column(f"'{CompensationStatus.PENDING}'")
 
 
 class OutboxMessage(Base):
@@ -234,6 +263,11 @@ class OutboxMessage(Base):
     # A relay's claim (lease) while it publishes, then the backoff after a failed attempt.
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+    @property
+    def state(self) -> OutboxState:
+        """Derived, not stored: a row is published once ``published_at`` is set."""
+        return OutboxState.UNPUBLISHED if self.published_at is None else OutboxState.PUBLISHED
 
 
 class LedgerEntry(Base):

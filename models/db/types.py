@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from enum import StrEnum
+from typing import Any, TypeVar
 
-from sqlalchemy import DateTime, Dialect
+from sqlalchemy import DateTime, Dialect, String
 from sqlalchemy.types import TypeDecorator
+
+S = TypeVar("S", bound=StrEnum)
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -34,3 +37,25 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
         return value.astimezone(UTC)
+
+
+class StatusType(TypeDecorator[S]):
+    """A lifecycle status (:mod:`slamon.models.states`): stored as its string, read as the enum.
+
+    The column keeps the plain strings it always had; only Python sees the enum, so a typo in a
+    status is a type error and a value the database holds but the code does not know fails
+    loudly on read instead of flowing on.
+    """
+
+    impl = String(16)
+    cache_ok = True
+
+    def __init__(self, states: type[S]) -> None:
+        super().__init__()
+        self.states = states
+
+    def process_bind_param(self, value: S | str | None, dialect: Dialect) -> str | None:
+        return None if value is None else self.states(value).value
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> S | None:
+        return None if value is None else self.states(value)

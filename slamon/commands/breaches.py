@@ -8,7 +8,8 @@ import click
 
 from slamon.commands.common import echo_json, fail, settings_or_exit
 from slamon.commands.database import session_or_exit, zone_or_exit
-from slamon.models.db.ops import BREACH_STATUSES, DEFAULT_LIMIT, MAX_LIMIT
+from slamon.models.db.ops import DEFAULT_LIMIT, MAX_LIMIT
+from slamon.models.states import BreachStatus, values
 
 
 @click.command(name="breaches")
@@ -16,7 +17,7 @@ from slamon.models.db.ops import BREACH_STATUSES, DEFAULT_LIMIT, MAX_LIMIT
               help="Only breaches detected at or after this instant (ISO-8601 with offset, "
               "e.g. 2026-11-26T09:00:00+08:00).")
 @click.option("--kind", metavar="K", help="Only this deadline kind (response, resolution).")
-@click.option("--status", type=click.Choice(BREACH_STATUSES),
+@click.option("--status", type=click.Choice(values(BreachStatus)),
               help="open: counts as a broken promise; settled: penalty paid; contested: late "
               "evidence says it was met.")
 @click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=DEFAULT_LIMIT,

@@ -6,11 +6,12 @@ import click
 
 from slamon.commands.common import echo_json, fail, settings_or_exit
 from slamon.commands.database import session_or_exit, zone_or_exit
-from slamon.models.db.ops import COMPENSATION_STATUSES, DEFAULT_LIMIT, MAX_LIMIT
+from slamon.models.db.ops import DEFAULT_LIMIT, MAX_LIMIT
+from slamon.models.states import CompensationStatus, values
 
 
 @click.group(name="compensations", invoke_without_command=True)
-@click.option("--status", type=click.Choice(COMPENSATION_STATUSES),
+@click.option("--status", type=click.Choice(values(CompensationStatus)),
               help="pending: not paid yet; issued: paid; failed: refused by the points "
               "service; cancelled / review: the breach was contested.")
 @click.option("--limit", type=click.IntRange(1, MAX_LIMIT), default=DEFAULT_LIMIT,
@@ -42,7 +43,7 @@ def retry(compensation_id: int, tz: str) -> None:
     does not exist or is not failed."""
     from datetime import UTC, datetime
 
-    from slamon.models.db.ops import (
+    from slamon.worker.compensation_actions import (
         CompensationNotFoundError,
         CompensationNotRetryableError,
         retry_compensation,

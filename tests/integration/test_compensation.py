@@ -9,11 +9,11 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from slamon.models.db.engine import transaction
-from slamon.models.db.ops import CompensationNotRetryableError, retry_compensation
 from slamon.models.db.tables import Breach, Compensation, Deadline, LedgerEntry, OutboxMessage
 from slamon.scheduler.redispatch import claim_for_dispatch
 from slamon.scheduler.sweeper import sweep
 from slamon.worker.compensation import MAX_RETRY_DELAY, compensate, compensate_many
+from slamon.worker.compensation_actions import CompensationNotRetryableError, retry_compensation
 from slamon.worker.evidence import contest_breach
 from slamon.worker.points.ledger import LedgerPointsIssuer
 from slamon.worker.points.memory import InMemoryPointsIssuer

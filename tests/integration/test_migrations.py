@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.exc import IntegrityError
 
+from slamon.models.db.engine import create_db_engine
 from slamon.models.db.migrate import current_revision, head_revision, upgrade
 from slamon.models.db.tables import Base
+from slamon.models.states import (
+    BreachStatus,
+    CaseStatus,
+    CompensationStatus,
+    DeadlineState,
+    InboxOutcome,
+)
 
 
 def test_migrated_schema_matches_models(engine: Engine) -> None:
@@ -27,3 +37,94 @@ def test_sweeper_indexes_are_partial(engine: Engine) -> None:
     assert indexes["ix_deadlines_due_pending"]["column_names"] == ["judge_at"]
     unique = {uc["name"] for uc in inspect(engine).get_unique_constraints("breaches")}
     assert "uq_breaches_case_id_kind" in unique
+
+
+CHECKED = {
+    "cases": ("status", CaseStatus),
+    "deadlines": ("state", DeadlineState),
+    "events": ("outcome", InboxOutcome),
+    "breaches": ("status", BreachStatus),
+    "compensations": ("status", CompensationStatus),
+}
+
+
+def test_every_status_column_has_its_named_check(engine: Engine) -> None:
+    for table, (column, _) in CHECKED.items():
+        names = {ck["name"] for ck in inspect(engine).get_check_constraints(table)}
+        assert f"ck_{table}_{column}" in names, table
+
+
+def test_the_checks_admit_every_lifecycle_value_and_refuse_others(db_url: str) -> None:
+    """Migrating rows written before the checks existed keeps them as they were (no data
+    change), and afterwards the database itself refuses a status no lifecycle knows."""
+    engine = create_db_engine(db_url)
+    upgrade(engine, "0003")
+    seed_every_status(engine)
+    before = statuses(engine)
+    upgrade(engine)
+    assert statuses(engine) == before
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("UPDATE compensations SET status = 'paid-twice'"))
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(text("UPDATE deadlines SET state = 'sort of met'"))
+    engine.dispose()
+
+
+def seed_every_status(engine: Engine) -> None:
+    at = "2026-11-26 02:00:00"
+    with engine.begin() as conn:
+        for n, case_status in enumerate(CaseStatus):
+            case_id = f"H{n}"
+            conn.execute(
+                text(
+                    "INSERT INTO cases (case_id, status, monitored, opened_at, order_id,"
+                    " buyer_account, merchant_id, category, services, reopen_count,"
+                    " last_event_at, created_at, updated_at) VALUES (:c, :s, true, :t, 'O',"
+                    " 'b', 'M', 'furniture', '[]', 0, :t, :t, :t)"
+                ),
+                {"c": case_id, "s": case_status.value, "t": at},
+            )
+        for n, state in enumerate(DeadlineState):
+            conn.execute(
+                text(
+                    "INSERT INTO deadlines (case_id, kind, clock, policy_id, due_at, at_risk_at,"
+                    " judge_at, points, state, at_risk_sent) VALUES ('H0', :k, 'wall', 'p',"
+                    " :t, :t, :t, 1, :s, false)"
+                ),
+                {"k": f"kind{n}", "s": state.value, "t": at},
+            )
+        for n, outcome in enumerate(InboxOutcome):
+            conn.execute(
+                text(
+                    "INSERT INTO events (event_id, case_id, type, occurred_at, received_at,"
+                    " payload, outcome, duplicates) VALUES (:e, 'H0', 'help.opened', :t, :t,"
+                    " '{}', :o, 0)"
+                ),
+                {"e": f"e{n}", "o": outcome.value, "t": at},
+            )
+        breach_statuses = list(BreachStatus)
+        for n, comp in enumerate(CompensationStatus):
+            breach_id = conn.execute(
+                text(
+                    "INSERT INTO breaches (case_id, kind, policy_id, due_at, judge_at,"
+                    " detected_at, points, status) VALUES ('H0', :k, 'p', :t, :t, :t, 1,"
+                    " :s) RETURNING id"
+                ),
+                {"k": f"kind{n}", "s": breach_statuses[n % len(breach_statuses)], "t": at},
+            ).scalar_one()
+            conn.execute(
+                text(
+                    "INSERT INTO compensations (breach_id, case_id, kind, account, points,"
+                    " idempotency_key, status, attempts, created_at) VALUES (:b, 'H0', :k,"
+                    " 'b', 1, :key, :s, 0, :t)"
+                ),
+                {"b": breach_id, "k": f"kind{n}", "key": f"H0:kind{n}", "s": comp, "t": at},
+            )
+
+
+def statuses(engine: Engine) -> dict[str, list[str]]:
+    with engine.connect() as conn:
+        return {
+            table: sorted(conn.execute(text(f"SELECT {column} FROM {table}")).scalars())
+            for table, (column, _) in CHECKED.items()
+        }

@@ -17,7 +17,6 @@ from slamon.models.case_state import (
     OPEN,
     RESOLVED,
     RESPONDED,
-    STATUSES,
     CaseState,
     DeadlineEffect,
     Transition,
@@ -25,6 +24,7 @@ from slamon.models.case_state import (
     initial,
 )
 from slamon.models.events import HelpEvent, HelpOpened, parse_event
+from slamon.models.states import CaseStatus
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 26, 10, 0, tzinfo=SHANGHAI)  # the case opens
@@ -214,7 +214,7 @@ def test_transition(row: Row) -> None:
 
 def test_every_status_meets_every_event_type_in_the_table() -> None:
     kinds = {"opened", "assigned", "responded", "resolved", "cancelled", "reopened"}
-    for status in STATUSES:
+    for status in CaseStatus:
         covered = {row.kind for row in ROWS if row.state.status == status}
         assert covered == kinds, (status, kinds - covered)
 
@@ -465,7 +465,7 @@ def test_any_sequence_never_raises_and_keeps_the_invariants(steps: list[tuple[st
         if not transition.ok:
             assert transition.state is state and transition.effects == () and transition.reason
         new = transition.state
-        assert new.status in STATUSES
+        assert new.status in set(CaseStatus)
         assert new.reopen_count >= state.reopen_count
         if new.status == RESOLVED:
             assert new.resolved_at is not None and new.responded_at is not None
