@@ -72,7 +72,7 @@ from benchmarks.timers_sweep import (
 )
 from slamon.models.db.engine import create_db_engine
 from slamon.models.db.migrate import upgrade
-from slamon.scheduler.loop import LoopConfig
+from slamon.scheduler.loop import DISPATCH_CHUNK
 from slamon.sdk import Producer
 from slamon.worker.app import create_app
 
@@ -81,7 +81,6 @@ DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
 SWEEP_TARGET_MS = 50.0
 LAG_TARGET_S = 2.0
 PAY_TARGET = 1000.0
-DISPATCH_CHUNK = LoopConfig("bench").dispatch_chunk  # compensations per task, as dispatched
 
 
 @dataclass(frozen=True)

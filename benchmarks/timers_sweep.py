@@ -19,12 +19,17 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from benchmarks.timers_seed import DeadlineSet, pending_compensations, seed
+from slamon.models.db.bulk import chunks
 from slamon.scheduler.sweeper import claim_due, judge_claimed, sweep
+from slamon.settings import Settings
 from slamon.worker.compensation import compensate, compensate_many
 from slamon.worker.points.ledger import LedgerPointsIssuer
 
 CLAIMER = "bench-sweep"
-LEASE = timedelta(seconds=60)
+DEFAULTS = Settings.model_construct()
+# The settings' defaults, as `slamon scheduler` and `slamon worker` run without SLAMON_* set.
+LEASE = DEFAULTS.claim_lease
+REDISPATCH = DEFAULTS.redispatch_after
 
 
 def utcnow() -> datetime:
@@ -77,7 +82,7 @@ def time_sweeps(engine: Engine, due: int, repeat: int, tag: str) -> SweepReport:
     with _captured(engine) as statements:
         ids = claim_due(engine, now, CLAIMER, due, LEASE)
     _check(ids, due, "warm-up claim")
-    judge_claimed(engine, ids, now, CLAIMER)
+    judge_claimed(engine, ids, now, CLAIMER, REDISPATCH)
     explain: list[str] = []
     timings: list[SweepTiming] = []
     for r in range(repeat):
@@ -88,7 +93,7 @@ def time_sweeps(engine: Engine, due: int, repeat: int, tag: str) -> SweepReport:
         started = time.perf_counter()
         ids = claim_due(engine, now, CLAIMER, due, LEASE)
         claimed = time.perf_counter()
-        result = judge_claimed(engine, ids, now, CLAIMER)
+        result = judge_claimed(engine, ids, now, CLAIMER, REDISPATCH)
         judged = time.perf_counter()
         _check(ids, due, "claim")
         if len(result.breaches) != due:
@@ -149,7 +154,7 @@ def _short(line: str, width: int = 120) -> str:
 def prepare_compensations(engine: Engine, prefix: str, count: int, batch: int) -> list[int]:
     """``count`` pending compensations made the real way: due deadlines, then sweeps."""
     seed(engine, due_set(prefix, count))
-    while sweep(engine, utcnow(), CLAIMER, batch, LEASE).claimed:
+    while sweep(engine, utcnow(), CLAIMER, batch, LEASE, REDISPATCH).claimed:
         pass
     ids = pending_compensations_of(engine, prefix)
     if len(ids) != count:
@@ -180,11 +185,11 @@ def pay_in_process(engine: Engine, ids: list[int], chunk: int = 1) -> PayReport:
     issuer = LedgerPointsIssuer(engine)
     started = time.perf_counter()
     statuses: dict[str, int] = {}
-    for start in range(0, len(ids), chunk):
+    for some in chunks(ids, chunk):
         if chunk == 1:
-            outcomes = [compensate(engine, issuer, ids[start], utcnow)]
+            outcomes = [compensate(engine, issuer, some[0], utcnow, REDISPATCH)]
         else:
-            outcomes = compensate_many(engine, issuer, ids[start : start + chunk], utcnow)
+            outcomes = compensate_many(engine, issuer, some, utcnow, REDISPATCH)
         for outcome in outcomes:
             statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
     elapsed = time.perf_counter() - started

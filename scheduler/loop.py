@@ -44,17 +44,25 @@ Backlog = Callable[[], int]
 # While compensation tasks wait in the queue, a pending compensation past its threshold is
 # more likely queued than lost: only rows this many thresholds overdue are dispatched again.
 BACKLOG_PATIENCE = 10
+# Compensations per dispatched task: one task pays them in one transaction.
+DISPATCH_CHUNK = 100
 
 
 @dataclass(frozen=True)
 class LoopConfig:
-    """``claimer`` names this replica in deadline leases; it must be unique per process."""
+    """What a step needs to know, from the settings (:mod:`slamon.scheduler_role`).
+
+    ``claimer`` names this replica in deadline leases; it must be unique per process.
+    ``batch`` rows per claim (SLAMON_SWEEP_BATCH); ``lease`` on claimed deadlines
+    (SLAMON_CLAIM_LEASE_SECONDS); ``redispatch_after``: a pending compensation untouched this
+    long has lost its task (SLAMON_COMPENSATION_REDISPATCH_SECONDS).
+    """
 
     claimer: str
-    batch: int = 1000
-    lease: timedelta = timedelta(seconds=60)
-    redispatch_after: timedelta = timedelta(minutes=2)
-    dispatch_chunk: int = 100
+    batch: int
+    lease: timedelta
+    redispatch_after: timedelta
+    dispatch_chunk: int = DISPATCH_CHUNK
     # Catch-up sweeps per step, so a huge backlog still lets the other sub-steps run.
     max_sweeps_per_step: int = 100
 

@@ -32,7 +32,6 @@ from slamon.models.db.tables import OutboxMessage
 
 log = logging.getLogger("slamon.outbox")
 
-DEFAULT_LEASE = timedelta(seconds=30)
 MAX_BACKOFF_SECONDS = 300
 
 
@@ -79,10 +78,11 @@ def relay_outbox(
     engine: Engine,
     publishers: Sequence[Publisher],
     clock: Callable[[], datetime],
-    batch: int = 500,
-    lease: timedelta = DEFAULT_LEASE,
+    batch: int,
+    lease: timedelta,
 ) -> RelayResult:
-    """Claim, publish and record one batch of the outbox; see the module docstring."""
+    """Claim, publish and record one batch of the outbox; see the module docstring. ``lease``
+    (SLAMON_OUTBOX_LEASE_SECONDS) must outlast a publishing round, webhook timeouts included."""
     claimed = _claim(engine, clock(), batch, lease)
     messages = [message for message, _ in claimed]
     if not messages:

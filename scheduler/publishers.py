@@ -76,7 +76,7 @@ class WebhookPublisher:
         urls: Sequence[str],
         secret: str | bytes,
         *,
-        timeout: float = 5.0,
+        timeout: float,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
     ) -> None:

@@ -51,8 +51,6 @@ PENDING = DEADLINE_PENDING
 JUDGE_CHUNK = 500
 POSTGRES_JUDGE_CHUNK = 1000
 
-DEFAULT_REDISPATCH_AFTER = timedelta(minutes=2)
-
 
 @dataclass(frozen=True)
 class SweepResult:
@@ -99,9 +97,10 @@ def judge_claimed(
     deadline_ids: Sequence[int],
     now: datetime,
     claimer: str,
-    redispatch_after: timedelta = DEFAULT_REDISPATCH_AFTER,
+    redispatch_after: timedelta,
 ) -> SweepResult:
-    """Judge the deadlines ``claimer`` holds among ``deadline_ids`` and record the verdicts."""
+    """Judge the deadlines ``claimer`` holds among ``deadline_ids`` and record the verdicts;
+    a compensation created is due for dispatch again after ``redispatch_after``."""
     verdicts: dict[Outcome, int] = {}
     breaches: list[RecordedBreach] = []
     size = POSTGRES_JUDGE_CHUNK if engine.dialect.name == "postgresql" else JUDGE_CHUNK
@@ -128,7 +127,7 @@ def sweep(
     claimer: str,
     batch: int,
     lease: timedelta,
-    redispatch_after: timedelta = DEFAULT_REDISPATCH_AFTER,
+    redispatch_after: timedelta,
 ) -> SweepResult:
     """One sweep: claim up to ``batch`` due deadlines, then judge and record them."""
     ids = claim_due(engine, now, claimer, batch, lease)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -32,8 +31,8 @@ def build_runtime(settings: Settings) -> Runtime:
     runtime = Runtime(
         database_url=settings.database,
         policies=policies_for(settings),
-        max_clock_skew=timedelta(seconds=settings.max_clock_skew_seconds),
-        redispatch_after=timedelta(seconds=settings.compensation_redispatch_seconds),
+        max_clock_skew=settings.max_clock_skew,
+        redispatch_after=settings.redispatch_after,
         issuer_factory=lambda engine: points_issuer(settings, engine),
     )
     return runtime_mod.install(runtime)

@@ -9,7 +9,6 @@ import socket
 import threading
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
 
 import redis
 
@@ -35,8 +34,8 @@ def build_loop(settings: Settings, runtime: Runtime) -> SchedulerLoop:
     config = LoopConfig(
         claimer=claimer_id(),
         batch=settings.sweep_batch,
-        lease=timedelta(seconds=settings.claim_lease_seconds),
-        redispatch_after=timedelta(seconds=settings.compensation_redispatch_seconds),
+        lease=settings.claim_lease,
+        redispatch_after=settings.redispatch_after,
     )
     client = redis.Redis.from_url(settings.broker)
     publishers = _publishers(settings, client)
@@ -48,7 +47,9 @@ def build_loop(settings: Settings, runtime: Runtime) -> SchedulerLoop:
         )
 
     def relay() -> int:
-        return relay_outbox(engine, publishers, runtime.now, batch=settings.sweep_batch).published
+        return relay_outbox(
+            engine, publishers, runtime.now, settings.sweep_batch, settings.outbox_lease
+        ).published
 
     def backlog() -> int:
         # Celery's Redis transport keeps a queue's ready messages in a list of its name.
@@ -62,7 +63,11 @@ def _publishers(settings: Settings, client: redis.Redis) -> list[Publisher]:
     if settings.webhook_urls:
         assert settings.webhook_secret is not None  # enforced by Settings
         publishers.append(
-            WebhookPublisher([str(u) for u in settings.webhook_urls], settings.webhook_secret)
+            WebhookPublisher(
+                [str(u) for u in settings.webhook_urls],
+                settings.webhook_secret,
+                timeout=settings.webhook_timeout_seconds,
+            )
         )
     return publishers
 

@@ -61,7 +61,13 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(2, ge=1, le=64)
     scheduler_interval_seconds: float = Field(1.0, gt=0, le=60)
     sweep_batch: int = Field(1000, ge=1, le=100_000)
-    claim_lease_seconds: float = Field(60.0, gt=0)
+    claim_lease_seconds: float = Field(
+        60.0, gt=0, description="How long a scheduler holds the due deadlines it claimed."
+    )
+    outbox_lease_seconds: float = Field(
+        30.0, gt=0, le=3600,
+        description="How long a relay holds the outbox rows it publishes; outlast a webhook round.",
+    )
     compensation_redispatch_seconds: float = Field(
         120.0, ge=10, le=3600,
         description="A pending compensation untouched this long has lost its task; dispatch again.",
@@ -75,6 +81,9 @@ class Settings(BaseSettings):
     outbound_stream: str = "slamon:outbound"
     webhook_urls: list[HttpUrl] = Field(default_factory=list)
     webhook_secret: str | None = None
+    webhook_timeout_seconds: float = Field(
+        5.0, gt=0, le=120, description="Per webhook call; a relay round calls each URL once."
+    )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -107,6 +116,18 @@ class Settings(BaseSettings):
     @property
     def max_clock_skew(self) -> timedelta:
         return timedelta(seconds=self.max_clock_skew_seconds)
+
+    @property
+    def claim_lease(self) -> timedelta:
+        return timedelta(seconds=self.claim_lease_seconds)
+
+    @property
+    def outbox_lease(self) -> timedelta:
+        return timedelta(seconds=self.outbox_lease_seconds)
+
+    @property
+    def redispatch_after(self) -> timedelta:
+        return timedelta(seconds=self.compensation_redispatch_seconds)
 
     @property
     def database(self) -> str:

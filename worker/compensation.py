@@ -51,7 +51,6 @@ log = logging.getLogger("slamon.compensation")
 # Celery countdowns stay a few minutes at most: a longer one outlives the broker's visibility
 # timeout and runs twice; a compensation that needs longer is picked up again by the scheduler.
 MAX_RETRY_DELAY = 300.0
-DEFAULT_REDISPATCH_AFTER = timedelta(minutes=2)
 
 Status = Literal["issued", "retry", "failed", "review", "skipped", "missing"]
 
@@ -141,7 +140,7 @@ def compensate(
     issuer: PointsIssuer,
     compensation_id: int,
     clock: Callable[[], datetime],
-    redispatch_after: timedelta = DEFAULT_REDISPATCH_AFTER,
+    redispatch_after: timedelta,
 ) -> CompensationOutcome:
     """Make one attempt at paying compensation ``compensation_id`` (see :func:`compensate_many`)."""
     return compensate_many(engine, issuer, [compensation_id], clock, redispatch_after)[0]
@@ -152,9 +151,11 @@ def compensate_many(
     issuer: PointsIssuer,
     compensation_ids: Sequence[int],
     clock: Callable[[], datetime],
-    redispatch_after: timedelta = DEFAULT_REDISPATCH_AFTER,
+    redispatch_after: timedelta,
 ) -> list[CompensationOutcome]:
-    """Make one attempt at paying each compensation; one outcome per id, in order.
+    """Make one attempt at paying each compensation; one outcome per id, in order. One that
+    waits for a retry is dispatched again by the scheduler ``redispatch_after`` past its
+    retry's countdown, if that retry is lost too.
 
     1. Load them in one read; an unknown id → ``missing``; anything but ``pending`` (issued,
        failed, cancelled) → ``skipped``.

@@ -27,12 +27,15 @@ def utcnow() -> datetime:
 
 @dataclass
 class Runtime:
+    """``max_clock_skew``: an event further ahead of ``clock`` is refused
+    (SLAMON_MAX_CLOCK_SKEW_SECONDS); ``redispatch_after``: a pending compensation untouched
+    this long has lost its task (SLAMON_COMPENSATION_REDISPATCH_SECONDS)."""
+
     database_url: str
     policies: PolicySet
+    max_clock_skew: timedelta
+    redispatch_after: timedelta
     clock: Callable[[], datetime] = utcnow
-    max_clock_skew: timedelta = timedelta(minutes=5)
-    # A pending compensation untouched this long has lost its task (SLAMON_COMPENSATION_...).
-    redispatch_after: timedelta = timedelta(minutes=2)
     issuer_factory: Callable[[Engine], PointsIssuer] | None = None
     extras: dict[str, object] = field(default_factory=dict)
 

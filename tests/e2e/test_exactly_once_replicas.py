@@ -25,6 +25,7 @@ from slamon.models.db.tables import Breach, Compensation, Deadline, LedgerEntry
 from slamon.scheduler.loop import LoopConfig, SchedulerLoop
 from tests.support.compensation_workers import run_worker
 from tests.support.processes import role_env, role_process, wait_for
+from tests.support.runtime import DEFAULTS
 from tests.support.seed import seed_cases
 
 
@@ -66,8 +67,9 @@ def test_two_schedulers_and_two_worker_processes_10000_deadlines(postgres_url: s
     judged_by: dict[str, int] = {}
 
     def scheduler(name: str) -> None:
-        loop = SchedulerLoop(engine, LoopConfig(claimer=name, batch=500),
-                             utcnow, lambda ids: todo.put(list(ids)), backlog=todo.qsize)
+        config = LoopConfig(name, 500, DEFAULTS.claim_lease, DEFAULTS.redispatch_after)
+        loop = SchedulerLoop(engine, config, utcnow, lambda ids: todo.put(list(ids)),
+                             backlog=todo.qsize)
         judged_by[name] = 0
         while not stop.is_set():
             judged_by[name] += loop.step(stop).judged

@@ -14,12 +14,11 @@ from sqlalchemy import Engine, func, select
 
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import DeadLetter, InboxEvent
-from slamon.models.policy.policy import load_policies
 from slamon.sdk import Producer
 from slamon.worker.ingest import ingest_raw
-from slamon.worker.runtime import Runtime
 from tests.support.histories import assert_means_its_history, history, stored
 from tests.support.processes import role_env, role_process, wait_for
+from tests.support.runtime import runtime_for
 
 CASES, STEPS, COPIES = 50, 5, 2  # 50 cases x 6 events, each sent twice: 600 messages
 
@@ -52,7 +51,7 @@ def test_two_workers_interleaving_the_same_cases_end_as_in_order_delivery(
     ]
 
     # The oracle: the same histories delivered in order, each as one batch, in this process.
-    runtime = Runtime(engine.url.render_as_string(hide_password=False), load_policies())
+    runtime = runtime_for(engine.url.render_as_string(hide_password=False))
     for hist in oracle:
         ingest_raw(runtime, "[" + ",".join(hist.raw()) + "]")
 

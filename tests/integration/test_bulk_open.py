@@ -13,10 +13,10 @@ from sqlalchemy import Engine, select
 
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Case, Deadline, InboxEvent
-from slamon.models.policy.policy import load_policies
 from slamon.worker import bulk_open, ingest
 from slamon.worker.ingest import ingest_raw
 from slamon.worker.runtime import Runtime
+from tests.support.runtime import runtime_for
 
 SH = ZoneInfo("Asia/Shanghai")
 OPENED_AT = datetime(2026, 11, 26, 17, 30, tzinfo=SH)
@@ -25,11 +25,7 @@ NOW = datetime(2026, 11, 26, 18, 0, tzinfo=SH)
 
 @pytest.fixture
 def runtime(engine: Engine) -> Runtime:
-    return Runtime(
-        database_url=engine.url.render_as_string(hide_password=False),
-        policies=load_policies(),
-        clock=lambda: NOW,
-    )
+    return runtime_for(engine.url.render_as_string(hide_password=False), lambda: NOW)
 
 
 def event(p: str, type_: str, eid: str, case: str, at: datetime, **extra: Any) -> dict[str, Any]:

@@ -18,14 +18,16 @@ from slamon.worker import runtime as runtime_mod
 from slamon.worker.points.memory import InMemoryPointsIssuer
 from slamon.worker.points.port import RetryableIssueError
 from slamon.worker.tasks import compensate_batch_task, compensate_task
+from tests.support.runtime import DEFAULTS, runtime_for
 from tests.support.seed import seed_cases
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+TIMINGS = DEFAULTS.claim_lease, DEFAULTS.redispatch_after  # of a sweep
 
 
 def breached_one(engine: Engine) -> int:
     seed_cases(engine, 1, DUE)
-    swept = sweep(engine, DUE + timedelta(minutes=5), "s1", 10, timedelta(seconds=60))
+    swept = sweep(engine, DUE + timedelta(minutes=5), "s1", 10, *TIMINGS)
     [compensation_id] = swept.compensation_ids
     return compensation_id
 
@@ -34,8 +36,8 @@ def breached_one(engine: Engine) -> int:
 def issuer(db_url: str, engine: Engine) -> Iterator[InMemoryPointsIssuer]:
     issuer = InMemoryPointsIssuer()
     previous = runtime_mod._current
-    runtime_mod.install(runtime_mod.Runtime(database_url=db_url, policies=load_policies([]),
-                                            issuer_factory=lambda _engine: issuer))
+    runtime_mod.install(runtime_for(db_url, policies=load_policies([]),
+                                    issuer_factory=lambda _engine: issuer))
     yield issuer
     runtime_mod._current = previous
 
@@ -74,7 +76,7 @@ def test_the_batch_task_pays_a_chunk_and_hands_retries_to_single_tasks(
     engine: Engine, issuer: InMemoryPointsIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     seed_cases(engine, 3, DUE)
-    swept = sweep(engine, DUE + timedelta(minutes=5), "s1", 10, timedelta(seconds=60))
+    swept = sweep(engine, DUE + timedelta(minutes=5), "s1", 10, *TIMINGS)
     ids = swept.compensation_ids
     issuer.fail_next(RetryableIssueError("503", retry_after=7))
     queued: list[tuple[list[int], float]] = []

@@ -16,6 +16,7 @@ from slamon.scheduler.sweeper import sweep
 from slamon.worker.compensation import compensate
 from slamon.worker.points.http import HttpPointsIssuer
 from tests.support.points_server import PointsServer
+from tests.support.runtime import DEFAULTS
 from tests.support.seed import seed_cases
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -29,7 +30,8 @@ def utcnow() -> datetime:
 
 def test_every_compensation_is_issued_exactly_once(engine: Engine) -> None:
     seed_cases(engine, CASES, DUE)
-    swept = sweep(engine, DUE + timedelta(minutes=5), "s1", 1000, timedelta(seconds=60))
+    timings = DEFAULTS.claim_lease, DEFAULTS.redispatch_after
+    swept = sweep(engine, DUE + timedelta(minutes=5), "s1", 1000, *timings)
     ids = swept.compensation_ids
     assert len(ids) == CASES
     todo: queue.Queue[int] = queue.Queue()
@@ -47,7 +49,7 @@ def test_every_compensation_is_issued_exactly_once(engine: Engine) -> None:
                     cid = todo.get(timeout=0.5)
                 except queue.Empty:
                     return
-                outcome = compensate(engine, issuer, cid, utcnow)
+                outcome = compensate(engine, issuer, cid, utcnow, DEFAULTS.redispatch_after)
                 attempts.append(outcome.status)
                 if outcome.status == "retry":
                     todo.put(cid)

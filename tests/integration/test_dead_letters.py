@@ -16,7 +16,6 @@ from sqlalchemy import Engine, func, select
 from slamon.commands.dead_letters import command
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Case, DeadLetter, InboxEvent
-from slamon.models.policy.policy import load_policies
 from slamon.settings import get_settings
 from slamon.worker.dead_letters import (
     DeadLetterNotFoundError,
@@ -28,25 +27,14 @@ from slamon.worker.dead_letters import (
 from slamon.worker.ingest import ingest_raw
 from slamon.worker.runtime import Runtime
 from tests.support.histories import opened_event
+from tests.support.runtime import Clock, runtime_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
 @pytest.fixture
 def runtime(engine: Engine) -> Runtime:
-    return Runtime(
-        database_url=engine.url.render_as_string(hide_password=False),
-        policies=load_policies(),
-        clock=Clock(),
-    )
+    return runtime_for(engine.url.render_as_string(hide_password=False), Clock(NOW))
 
 
 def opened(case_id: str, at: datetime = NOW - timedelta(hours=1), **changes: Any) -> str:

@@ -16,6 +16,7 @@ from slamon.models.db.locks import case_lock_key, lock_cases
 from slamon.models.db.tables import Breach, Deadline
 from slamon.scheduler.sweeper import SweepResult, sweep
 from slamon.worker.evidence import apply_effect
+from tests.support.runtime import DEFAULTS
 from tests.support.seed import seed_cases
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -35,8 +36,9 @@ def waiting_for_a_lock(engine: Engine) -> bool:
 def test_a_response_applied_during_the_sweep_is_not_also_a_breach(engine: Engine) -> None:
     [case_id] = seed_cases(engine, 1, DUE)
     results: list[SweepResult] = []
+    timings = DEFAULTS.claim_lease, DEFAULTS.redispatch_after
     sweeper = threading.Thread(
-        target=lambda: results.append(sweep(engine, NOW, "s1", 10, timedelta(seconds=60)))
+        target=lambda: results.append(sweep(engine, NOW, "s1", 10, *timings))
     )
     with transaction(engine) as session:  # ingest, mid-event, holding the case
         lock_cases(session, [case_id])

@@ -15,12 +15,11 @@ from sqlalchemy import Engine
 
 from slamon.api.app import create_app
 from slamon.embedded_redis import free_port
-from slamon.models.policy.policy import load_policies
 from slamon.settings import Settings
 from slamon.worker.ingest import ingest_raw
-from slamon.worker.runtime import Runtime
 from tests.support.histories import opened_event
 from tests.support.queue import drain_ingest_bodies
+from tests.support.runtime import runtime_for
 
 PRODUCE, READ = "produce-token-0123456789", "read-token-0123456789"
 MAX_BATCH, SKEW = 5, 60
@@ -70,7 +69,7 @@ def test_a_batch_is_accepted_with_a_status_per_event_and_queued_as_one_message(
         ],
     }
     [body] = drain_ingest_bodies(redis_url)
-    runtime = Runtime(db_url, load_policies())
+    runtime = runtime_for(db_url)
     assert [o.outcome for o in ingest_raw(runtime, body)] == ["applied", "applied"]
 
 
@@ -174,7 +173,7 @@ def test_a_broker_that_is_down_is_a_503_the_producer_can_retry(
 def test_dead_letters_are_readable_with_a_read_token(
     client: TestClient, engine: Engine, db_url: str
 ) -> None:
-    runtime = Runtime(db_url, load_policies())
+    runtime = runtime_for(db_url)
     [outcome] = ingest_raw(runtime, "{broken")
     headers = {"Authorization": f"Bearer {READ}"}
 

@@ -14,10 +14,10 @@ from sqlalchemy.orm import Session
 
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Case, DeadLetter, Deadline, InboxEvent
-from slamon.models.policy.policy import load_policies
 from slamon.worker import ingest as ingest_module
 from slamon.worker.ingest import ingest_raw
 from slamon.worker.runtime import Runtime
+from tests.support.runtime import Clock, runtime_for
 
 SH = ZoneInfo("Asia/Shanghai")
 OPENED_AT = datetime(2026, 11, 26, 17, 30, tzinfo=SH)
@@ -25,15 +25,13 @@ NOW = datetime(2026, 11, 26, 17, 31, tzinfo=SH)
 
 
 @pytest.fixture
-def runtime(engine: Engine) -> Runtime:
-    clock = {"now": NOW}
-    rt = Runtime(
-        database_url=str(engine.url.render_as_string(hide_password=False)),
-        policies=load_policies(),
-        clock=lambda: clock["now"],
-    )
-    rt.extras["clock"] = clock
-    return rt
+def clock() -> Clock:
+    return Clock(NOW)
+
+
+@pytest.fixture
+def runtime(engine: Engine, clock: Clock) -> Runtime:
+    return runtime_for(engine.url.render_as_string(hide_password=False), clock)
 
 
 def event(type_: str, event_id: str, at: datetime, case_id: str = "H1", **extra: Any) -> str:
@@ -96,9 +94,9 @@ def test_every_event_three_times_changes_nothing_twice(runtime: Runtime, engine:
 
 
 def test_events_before_the_opening_are_parked_then_applied_in_event_time_order(
-    runtime: Runtime, engine: Engine
+    runtime: Runtime, engine: Engine, clock: Clock
 ) -> None:
-    runtime.extras["clock"]["now"] = OPENED_AT + timedelta(days=1)
+    clock.now = OPENED_AT + timedelta(days=1)
     resolved = ingest_raw(runtime, event("help.resolved", "e3", OPENED_AT + timedelta(hours=20)))
     responded = ingest_raw(runtime, event("help.responded", "e2", OPENED_AT + timedelta(hours=1)))
     assert [r.outcome for r in resolved + responded] == ["parked", "parked"]
@@ -115,18 +113,22 @@ def test_events_before_the_opening_are_parked_then_applied_in_event_time_order(
         assert case is not None and case.status == "resolved"
 
 
-def test_evidence_is_judged_by_event_time_not_arrival(runtime: Runtime, engine: Engine) -> None:
+def test_evidence_is_judged_by_event_time_not_arrival(
+    runtime: Runtime, engine: Engine, clock: Clock
+) -> None:
     ingest_raw(runtime, event("help.opened", "e1", OPENED_AT))
     due = deadlines(engine)["response"].due_at
-    runtime.extras["clock"]["now"] = due + timedelta(seconds=30)  # arrives after the due instant
+    clock.now = due + timedelta(seconds=30)  # arrives after the due instant
     ingest_raw(runtime, event("help.responded", "e2", due))  # but happened exactly at it
     assert deadlines(engine)["response"].state == "met"
 
 
-def test_late_response_leaves_the_deadline_to_be_judged(runtime: Runtime, engine: Engine) -> None:
+def test_late_response_leaves_the_deadline_to_be_judged(
+    runtime: Runtime, engine: Engine, clock: Clock
+) -> None:
     ingest_raw(runtime, event("help.opened", "e1", OPENED_AT))
     due = deadlines(engine)["response"].due_at
-    runtime.extras["clock"]["now"] = due + timedelta(minutes=10)
+    clock.now = due + timedelta(minutes=10)
     ingest_raw(runtime, event("help.responded", "e2", due + timedelta(microseconds=1)))
     response = deadlines(engine)["response"]
     assert response.state == "pending"

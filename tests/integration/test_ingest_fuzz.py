@@ -20,13 +20,13 @@ from sqlalchemy import Engine, func, select
 from slamon.api.app import create_app
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import DeadLetter, InboxEvent
-from slamon.models.policy.policy import load_policies
 from slamon.settings import Settings
 from slamon.worker import runtime as runtime_module
 from slamon.worker.ingest import IngestOutcome, ingest_raw
 from slamon.worker.runtime import Runtime
 from tests.support.histories import opened_event
 from tests.support.queue import drain_ingest_bodies
+from tests.support.runtime import runtime_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TOKEN = "fuzz-token-0123456789"
@@ -130,11 +130,7 @@ messages = st.one_of(
 
 @pytest.fixture
 def runtime(engine: Engine) -> Iterator[Runtime]:
-    rt = Runtime(
-        database_url=engine.url.render_as_string(hide_password=False),
-        policies=load_policies(),
-        clock=lambda: NOW,
-    )
+    rt = runtime_for(engine.url.render_as_string(hide_password=False), lambda: NOW)
     previous = runtime_module._current
     runtime_module.install(rt)
     yield rt
@@ -237,7 +233,7 @@ def test_any_body_over_http_is_queued_or_refused_with_a_4xx(
         return
     assert [e["status"] for e in body["events"]] == ["queued"] * body["queued"]
     # What the API accepted, the worker applies: validated events are never dead-lettered.
-    runtime = Runtime(db_url, load_policies())
+    runtime = runtime_for(db_url)
     outcomes = [o for queued in bodies for o in ingest_raw(runtime, queued)]
     assert len(outcomes) == body["queued"]
     assert {o.outcome for o in outcomes} <= OUTCOMES - {"dead_lettered"}

@@ -14,25 +14,17 @@ from sqlalchemy import Engine, select
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Breach, Compensation, Deadline, InboxEvent
 from slamon.models.db.views import case_view
-from slamon.models.policy.policy import load_policies
 from slamon.scheduler.sweeper import sweep
 from slamon.worker.ingest import ingest_raw
 from slamon.worker.runtime import Runtime
 from tests.support.histories import opened_event
+from tests.support.runtime import DEFAULTS, Clock, runtime_for
 
 SH = ZoneInfo("Asia/Shanghai")
 OPENED_AT = datetime(2026, 11, 16, 10, 0, tzinfo=SH)  # Monday, inside opening hours
 RESPONSE_DUE = OPENED_AT + timedelta(hours=1)
 RESOLUTION_DUE = OPENED_AT + timedelta(hours=48)
 GRACE = timedelta(seconds=60)  # tmall-2022
-
-
-class Clock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @pytest.fixture
@@ -42,11 +34,7 @@ def clock() -> Clock:
 
 @pytest.fixture
 def runtime(engine: Engine, clock: Clock) -> Runtime:
-    return Runtime(
-        database_url=engine.url.render_as_string(hide_password=False),
-        policies=load_policies(),
-        clock=clock,
-    )
+    return runtime_for(engine.url.render_as_string(hide_password=False), clock)
 
 
 def send(runtime: Runtime, type_: str, n: int, at: datetime, **extra: Any) -> str:
@@ -75,7 +63,8 @@ def breach_and_compensation(engine: Engine, kind: str) -> tuple[Breach, Compensa
 
 def sweep_at(engine: Engine, clock: Clock, now: datetime) -> dict[str, int]:
     clock.now = now
-    return dict(sweep(engine, now, "test", 100, timedelta(seconds=30)).verdicts)
+    result = sweep(engine, now, "test", 100, timedelta(seconds=30), DEFAULTS.redispatch_after)
+    return dict(result.verdicts)
 
 
 def test_a_timely_response_arriving_after_the_breach_contests_it(

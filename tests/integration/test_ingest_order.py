@@ -15,10 +15,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
-from slamon.models.policy.policy import load_policies
 from slamon.worker.ingest import ingest_raw
 from slamon.worker.runtime import Runtime
 from tests.support.histories import History, assert_means_its_history, history, stored
+from tests.support.runtime import runtime_for
 
 SH = ZoneInfo("Asia/Shanghai")
 BASE = datetime(2026, 11, 16, 7, 0, tzinfo=SH)  # a Monday morning, before opening hours
@@ -28,11 +28,7 @@ _case_numbers = itertools.count()
 
 @pytest.fixture
 def runtime(engine: Engine) -> Runtime:
-    return Runtime(
-        database_url=engine.url.render_as_string(hide_password=False),
-        policies=load_policies(),
-        clock=lambda: NOW,
-    )
+    return runtime_for(engine.url.render_as_string(hide_password=False), lambda: NOW)
 
 
 def twin_histories(rng: random.Random, steps: int, exact: bool = False) -> tuple[History, ...]:

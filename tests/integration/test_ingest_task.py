@@ -12,19 +12,14 @@ from sqlalchemy.exc import InterfaceError, OperationalError, ProgrammingError
 
 from slamon.models.db.engine import snapshot
 from slamon.models.db.tables import DeadLetter
-from slamon.models.policy.policy import load_policies
 from slamon.worker import ingest, runtime
 from slamon.worker.tasks import ingest_task
+from tests.support.runtime import runtime_for
 
 
 @pytest.fixture
 def installed(engine: Engine) -> Iterator[runtime.Runtime]:
-    rt = runtime.install(
-        runtime.Runtime(
-            database_url=engine.url.render_as_string(hide_password=False),
-            policies=load_policies(),
-        )
-    )
+    rt = runtime.install(runtime_for(engine.url.render_as_string(hide_password=False)))
     yield rt
 
 

@@ -20,9 +20,11 @@ from slamon.settings import Settings, get_settings
 from slamon.worker.compensation import compensate
 from slamon.worker.points.memory import InMemoryPointsIssuer
 from slamon.worker.points.port import RejectedIssueError
+from tests.support.runtime import DEFAULTS
 from tests.support.seed import SeedDeadline, seed_cases
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
+LEASE, REDISPATCH = DEFAULTS.claim_lease, DEFAULTS.redispatch_after
 TOKEN = "t" * 32
 
 
@@ -33,13 +35,13 @@ def history(engine: Engine) -> dict[str, int]:
     seed_cases(engine, 3, DUE)
     seed_cases(engine, 1, DUE, (SeedDeadline("resolution", timedelta(hours=1), points=30000),),
                prefix="R")
-    first = sweep(engine, DUE + timedelta(minutes=5), "s1", 100, timedelta(seconds=60))
-    later = sweep(engine, DUE + timedelta(hours=1, minutes=5), "s1", 100, timedelta(seconds=60))
+    first = sweep(engine, DUE + timedelta(minutes=5), "s1", 100, LEASE, REDISPATCH)
+    later = sweep(engine, DUE + timedelta(hours=1, minutes=5), "s1", 100, LEASE, REDISPATCH)
     paid, refused, pending = first.compensation_ids
     issuer = InMemoryPointsIssuer()
-    compensate(engine, issuer, paid, lambda: DUE + timedelta(minutes=6))
+    compensate(engine, issuer, paid, lambda: DUE + timedelta(minutes=6), REDISPATCH)
     issuer.fail_next(RejectedIssueError("account tb_H0000001 is frozen"))
-    compensate(engine, issuer, refused, lambda: DUE + timedelta(minutes=6))
+    compensate(engine, issuer, refused, lambda: DUE + timedelta(minutes=6), REDISPATCH)
     return {"paid": paid, "refused": refused, "pending": pending,
             "resolution": later.compensation_ids[0]}
 

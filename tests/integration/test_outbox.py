@@ -20,9 +20,11 @@ from slamon.models.db.tables import OutboxMessage
 from slamon.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
 from slamon.scheduler.outbox import relay_outbox
 from slamon.scheduler.publishers import MemoryPublisher, RedisStreamPublisher, WebhookPublisher
+from tests.support.runtime import DEFAULTS
 
 T0 = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 STREAM = "slamon:test-outbound"
+BATCH, LEASE = DEFAULTS.sweep_batch, DEFAULTS.outbox_lease  # as the scheduler relays
 
 
 class Clock:
@@ -60,8 +62,8 @@ def test_relay_to_a_redis_stream_read_by_a_consumer_group(engine: Engine, redis_
     client.xgroup_create(STREAM, "merchant-portal", id="0", mkstream=True)
     ids = write_outbox(engine, 25)
     publisher = RedisStreamPublisher(redis.Redis.from_url(redis_url), STREAM)
-    first = relay_outbox(engine, [publisher], Clock(), batch=10)
-    rest = [relay_outbox(engine, [publisher], Clock(), batch=10) for _ in range(3)]
+    first = relay_outbox(engine, [publisher], Clock(), 10, LEASE)
+    rest = [relay_outbox(engine, [publisher], Clock(), 10, LEASE) for _ in range(3)]
     assert (first.published, [r.published for r in rest]) == (10, [10, 5, 0])
     assert unpublished(engine) == []
 
@@ -79,15 +81,15 @@ def test_a_failed_delivery_backs_off_and_does_not_hold_up_the_others(engine: Eng
     sink = MemoryPublisher()
     sink.fail_next(1)  # the first message fails once
     clock = Clock()
-    result = relay_outbox(engine, [sink], clock)
+    result = relay_outbox(engine, [sink], clock, BATCH, LEASE)
     assert (result.published, result.failed) == (2, 1)
     [waiting] = unpublished(engine)
     assert waiting.message_id == "sla.breached:H0:response"
     assert waiting.last_error == "memory: injected failure" and waiting.attempts == 1
     assert waiting.next_attempt_at == T0 + timedelta(seconds=2)
-    assert relay_outbox(engine, [sink], clock).claimed == 0  # backing off
+    assert relay_outbox(engine, [sink], clock, BATCH, LEASE).claimed == 0  # backing off
     clock.now = T0 + timedelta(seconds=2)
-    assert relay_outbox(engine, [sink], clock).published == 1
+    assert relay_outbox(engine, [sink], clock, BATCH, LEASE).published == 1
     assert [m.message_id for m in sink.messages][-1] == "sla.breached:H0:response"
 
 
@@ -96,9 +98,9 @@ def test_a_message_is_published_only_when_every_publisher_took_it(engine: Engine
     stream, hooks = MemoryPublisher("stream"), MemoryPublisher("hooks")
     hooks.fail_next(2)
     clock = Clock()
-    assert relay_outbox(engine, [stream, hooks], clock).published == 0
+    assert relay_outbox(engine, [stream, hooks], clock, BATCH, LEASE).published == 0
     clock.now += timedelta(seconds=2)
-    assert relay_outbox(engine, [stream, hooks], clock).published == 2
+    assert relay_outbox(engine, [stream, hooks], clock, BATCH, LEASE).published == 2
     # At least once: the stream saw both messages twice, and consumers dedupe by message id.
     assert len(stream.messages) == 4 and len({m.message_id for m in stream.messages}) == 2
     assert len(hooks.messages) == 2
@@ -111,7 +113,7 @@ def test_two_relays_never_publish_the_same_rows_at_once(engine: Engine) -> None:
 
     def run(sink: MemoryPublisher) -> None:
         barrier.wait()
-        while relay_outbox(engine, [sink], Clock(), batch=20).claimed:
+        while relay_outbox(engine, [sink], Clock(), 20, LEASE).claimed:
             pass
 
     threads = [threading.Thread(target=run, args=(s,)) for s in (a, b)]
@@ -132,10 +134,11 @@ def test_a_crashed_relay_leaves_its_rows_to_the_next_after_the_lease(engine: Eng
             raise KeyboardInterrupt  # the process dies mid-publish
 
     with pytest.raises(KeyboardInterrupt):
-        relay_outbox(engine, [Crash()], Clock(), lease=timedelta(seconds=30))
+        relay_outbox(engine, [Crash()], Clock(), BATCH, timedelta(seconds=30))
     sink = MemoryPublisher()
-    assert relay_outbox(engine, [sink], Clock(T0 + timedelta(seconds=29))).claimed == 0
-    assert relay_outbox(engine, [sink], Clock(T0 + timedelta(seconds=30))).published == 2
+    before, after = Clock(T0 + timedelta(seconds=29)), Clock(T0 + timedelta(seconds=30))
+    assert relay_outbox(engine, [sink], before, BATCH, LEASE).claimed == 0
+    assert relay_outbox(engine, [sink], after, BATCH, LEASE).published == 2
 
 
 class Receiver:
@@ -184,12 +187,12 @@ def test_webhooks_are_signed_and_retried(engine: Engine, receiver: tuple[Receive
     write_outbox(engine, 2)
     hooks = WebhookPublisher([url], "hook-secret", timeout=2.0)
     clock = Clock()
-    first = relay_outbox(engine, [hooks], clock)
+    first = relay_outbox(engine, [hooks], clock, BATCH, LEASE)
     assert (first.published, first.failed) == (1, 1)
     [waiting] = unpublished(engine)
     assert waiting.last_error is not None and "HTTP 503" in waiting.last_error
     clock.now += timedelta(seconds=2)
-    assert relay_outbox(engine, [hooks], clock).published == 1
+    assert relay_outbox(engine, [hooks], clock, BATCH, LEASE).published == 1
     hooks.close()
     assert sorted(r["id"] for r in state.received) == [
         "sla.breached:H0:response", "sla.breached:H1:response"

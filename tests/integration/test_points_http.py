@@ -199,7 +199,12 @@ def test_server_fates_are_deterministic_for_a_seed() -> None:
 
 def test_invalid_url_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="http"):
-        HttpPointsIssuer("ftp://points.example/v1/grants", SECRET)
+        HttpPointsIssuer(
+            "ftp://points.example/v1/grants",
+            SECRET,
+            connect_timeout=CONNECT_TIMEOUT,
+            read_timeout=READ_TIMEOUT,
+        )
 
 
 # -- status mapping edges the local service never produces -----------------------------------
@@ -212,7 +217,11 @@ def mocked(
         return httpx.Response(status, content=body, headers=headers)
 
     return HttpPointsIssuer(
-        "http://points.test/v1/grants", SECRET, transport=httpx.MockTransport(answer)
+        "http://points.test/v1/grants",
+        SECRET,
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
+        transport=httpx.MockTransport(answer),
     )
 
 
@@ -265,6 +274,8 @@ def test_request_carries_idempotency_key_and_verifiable_signature() -> None:
         "http://points.test/v1/grants",
         SECRET,
         clock=lambda: 1_795_684_800.7,
+        connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT,
         transport=httpx.MockTransport(answer),
     )
     issuer.issue(grant())

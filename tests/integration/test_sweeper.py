@@ -20,12 +20,14 @@ from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Breach, Compensation, Deadline, OutboxMessage
 from slamon.scheduler.sweeper import claim_due, judge_claimed, sweep
 from slamon.worker.evidence import apply_effect
+from tests.support.runtime import DEFAULTS
 from tests.support.seed import SeedDeadline, seed_cases
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 DUE = datetime(2026, 11, 26, 11, 0, tzinfo=SHANGHAI)
 GRACE = timedelta(minutes=2)
 LEASE = timedelta(seconds=60)
+REDISPATCH = DEFAULTS.redispatch_after
 US = timedelta(microseconds=1)
 
 
@@ -35,7 +37,7 @@ def now() -> datetime:
 
 
 def sweep_now(engine: Engine, claimer: str = "s1", batch: int = 100):  # type: ignore[no-untyped-def]
-    return sweep(engine, now(), claimer, batch, LEASE)
+    return sweep(engine, now(), claimer, batch, LEASE, REDISPATCH)
 
 
 def evidence(
@@ -173,8 +175,8 @@ def test_a_repeated_judgement_records_nothing_twice(engine: Engine) -> None:
     seed_cases(engine, 5, DUE)
     when = DUE + timedelta(minutes=5)
     ids = claim_due(engine, when, "s1", 100, LEASE)
-    first = judge_claimed(engine, ids, when, "s1")
-    second = judge_claimed(engine, ids, when, "s1")
+    first = judge_claimed(engine, ids, when, "s1", REDISPATCH)
+    second = judge_claimed(engine, ids, when, "s1", REDISPATCH)
     assert len(first.breaches) == 5 and second.breaches == () and second.verdicts == {}
     assert count(engine, Breach) == 5 and count(engine, Compensation) == 5
 
@@ -188,8 +190,8 @@ def test_an_expired_lease_lets_another_claimer_take_the_rows(engine: Engine) -> 
     retaken = claim_due(engine, t0 + LEASE + US, "s2", 100, LEASE)
     assert sorted(retaken) == sorted(taken)
     # The first claimer wakes up late: the rows are no longer its own, it records nothing.
-    assert judge_claimed(engine, taken, t0 + LEASE, "crashed").breaches == ()
-    result = judge_claimed(engine, retaken, t0 + LEASE + US, "s2")
+    assert judge_claimed(engine, taken, t0 + LEASE, "crashed", REDISPATCH).breaches == ()
+    result = judge_claimed(engine, retaken, t0 + LEASE + US, "s2", REDISPATCH)
     assert len(result.breaches) == 20
     with transaction(engine) as session:
         detected = set(session.scalars(select(Breach.detected_at)))
@@ -205,7 +207,7 @@ def test_catch_up_after_downtime_fires_every_deadline_once_with_honest_times(
                    prefix=f"D{hours}-")
     seed_cases(engine, 2, DUE, (SeedDeadline(due_in=timedelta(hours=9)),), prefix="LATER-")
     restart = DUE + timedelta(hours=4)
-    swept = [sweep(engine, restart, "s1", 5, LEASE) for _ in range(6)]
+    swept = [sweep(engine, restart, "s1", 5, LEASE, REDISPATCH) for _ in range(6)]
     assert [s.claimed for s in swept] == [5, 5, 5, 5, 1, 0]
     with transaction(engine) as session:
         rows = session.execute(select(Breach.case_id, Breach.due_at, Breach.detected_at)).all()

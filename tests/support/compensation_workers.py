@@ -16,6 +16,7 @@ from multiprocessing.synchronize import Event
 from slamon.models.db.engine import create_db_engine
 from slamon.worker.compensation import compensate_many
 from slamon.worker.points.ledger import LedgerPointsIssuer
+from tests.support.runtime import DEFAULTS
 
 
 def _utcnow() -> datetime:
@@ -33,6 +34,7 @@ def run_worker(
             compensation_ids = todo.get(timeout=0.1)
         except queue.Empty:
             continue
-        for outcome in compensate_many(engine, issuer, compensation_ids, _utcnow):
+        redispatch_after = DEFAULTS.redispatch_after
+        for outcome in compensate_many(engine, issuer, compensation_ids, _utcnow, redispatch_after):
             outcomes.put(outcome.status)
     engine.dispose()

@@ -16,7 +16,7 @@ exercise real sockets, real timeouts and real signatures:
 Usage::
 
     with PointsServer(secret="s3cret", fail_ratio=0.5, hang_ratio=0.1, seed=1) as srv:
-        issuer = HttpPointsIssuer(srv.url, "s3cret", read_timeout=0.2)
+        issuer = HttpPointsIssuer(srv.url, "s3cret", connect_timeout=0.5, read_timeout=0.2)
         ...
         assert len(srv.grants) == expected
 

@@ -61,8 +61,8 @@ class HttpPointsIssuer:
         url: str,
         secret: str | bytes,
         *,
-        connect_timeout: float = 2.0,
-        read_timeout: float = 5.0,
+        connect_timeout: float,
+        read_timeout: float,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
