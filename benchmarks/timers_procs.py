@@ -23,8 +23,9 @@ from types import TracebackType
 from celery import Celery
 
 from benchmarks.bench_workers import ROOT, RoleWorker
+from slamon.worker.app import QUEUES
 
-WORKER_QUEUES = "sla.events,sla.timers,sla.compensation"
+WORKER_QUEUES = ",".join(QUEUES)
 
 
 @dataclass(frozen=True)

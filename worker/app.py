@@ -17,9 +17,8 @@ from celery import Celery
 from kombu import Queue
 
 EVENTS_QUEUE = "sla.events"
-TIMERS_QUEUE = "sla.timers"
 COMPENSATION_QUEUE = "sla.compensation"
-QUEUES = (EVENTS_QUEUE, TIMERS_QUEUE, COMPENSATION_QUEUE)
+QUEUES = (EVENTS_QUEUE, COMPENSATION_QUEUE)  # what `slamon worker` consumes by default
 
 # Celery's Redis transport re-delivers an unacked message after this long; no task may run
 # (or wait on a countdown) longer than this.
@@ -42,8 +41,6 @@ def create_app(broker_url: str | None = None) -> Celery:
         task_default_queue=EVENTS_QUEUE,
         task_routes={
             "sla.ingest": {"queue": EVENTS_QUEUE},
-            "sla.ingest_batch": {"queue": EVENTS_QUEUE},
-            "sla.judge": {"queue": TIMERS_QUEUE},
             "sla.compensate": {"queue": COMPENSATION_QUEUE},
             "sla.compensate_batch": {"queue": COMPENSATION_QUEUE},
         },

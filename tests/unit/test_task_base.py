@@ -10,7 +10,7 @@ from celery.exceptions import Retry
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from slamon.worker import ingest, runtime
-from slamon.worker.app import app
+from slamon.worker.app import QUEUES, app
 from slamon.worker.task_base import RETRY_BACKOFF_MAX, SlamonTask
 from slamon.worker.tasks import ingest_task
 
@@ -23,6 +23,14 @@ def test_every_task_has_the_one_policy() -> None:
         assert task.autoretry_for == (OperationalError, InterfaceError)
         assert (task.max_retries, task.acks_late, task.retry_jitter) == (None, True, True)
         assert task.retry_backoff_max == RETRY_BACKOFF_MAX == 60
+
+
+def test_every_route_names_a_task_and_every_queue_has_a_task() -> None:
+    tasks = {name for name in app.tasks if name.startswith("sla.")}
+    routes = app.conf.task_routes
+    assert set(routes) == tasks
+    assert {route["queue"] for route in routes.values()} == set(QUEUES)
+    assert {queue.name for queue in app.conf.task_queues} == set(QUEUES)
 
 
 def test_a_transient_error_is_retried_after_a_capped_jittered_backoff(
