@@ -32,6 +32,7 @@ from pydantic import (
 )
 
 from slamon.models.calendar.spec import CalendarSpec
+from slamon.models.case_state import DeadlineKind
 from slamon.models.policy.eligibility import Eligibility
 from slamon.models.policy.errors import (
     NoPolicyInForceError,
@@ -57,13 +58,16 @@ __all__ = [
 ]
 
 Clock = Literal["business_hours", "window_only", "wall_clock"]
-MetricName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
 PolicyId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 _MICROSECONDS_PER_HOUR = 3_600_000_000
 
 
 class Metric(BaseModel):
-    """One promise of the policy: a duration on a clock, the event that keeps it, its price.
+    """One promise of the policy: a duration on a clock, and its price.
+
+    Which events keep it follows from its name, a deadline kind the case state machine knows
+    (:mod:`slamon.models.case_state`): ``response`` is kept by a solution (``help.responded``,
+    or a ``help.resolved`` without one before it), ``resolution`` by ``help.resolved``.
 
     Clocks: ``business_hours`` counts only the calendar's open time; ``wall_clock`` counts
     real elapsed time; ``window_only`` gives a wall-clock deadline to cases opened while the
@@ -74,8 +78,6 @@ class Metric(BaseModel):
 
     hours: Decimal = Field(gt=0)
     clock: Clock
-    # The case event that keeps this promise, so that further metrics need no code.
-    met_by: Literal["help.responded", "help.resolved"]
     penalty: PenaltyRule
 
     @field_validator("hours")
@@ -101,7 +103,7 @@ class Policy(BaseModel):
     description: str
     calendar: CalendarSpec
     eligibility: Eligibility
-    metrics: dict[MetricName, Metric] = Field(min_length=1)
+    metrics: dict[DeadlineKind, Metric] = Field(min_length=1)
     # Late events: a breach is decided only this long after the deadline, by event time.
     grace_seconds: int = Field(60, ge=0)
     # A case is "at risk" once this share of a metric's time (on its own clock) is used.

@@ -217,9 +217,14 @@ ERRORS = [
         id="ratio-above-one",
     ),
     pytest.param(
-        ('met_by = "help.responded"\n', ""),
-        "tmall-2022.toml: metrics.response.met_by: Field required",
+        ('clock = "business_hours"\n', ""),
+        "tmall-2022.toml: metrics.response.clock: Field required",
         id="missing-key-is-named",
+    ),
+    pytest.param(
+        ("[metrics.response]", "[metrics.first_reply]"),
+        "tmall-2022.toml: metrics.first_reply: Input should be 'response' or 'resolution'",
+        id="a-metric-the-state-machine-cannot-meet",
     ),
     pytest.param(
         ("grace_seconds = 60", "grace_seconds = 60\ngrace = 5"),
