@@ -20,7 +20,6 @@ conditional UPDATE, and points paid for a compensation cancelled in the meantime
 from __future__ import annotations
 
 import logging
-import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -44,7 +43,6 @@ from slamon.worker.points.port import (
     RejectedIssueError,
     RetryableIssueError,
 )
-from slamon.worker.runtime import Runtime
 
 log = logging.getLogger("slamon.compensation")
 
@@ -361,13 +359,3 @@ def _message(
 def _announce(conn: Connection, messages: list[dict[str, Any]]) -> None:
     conn.execute(insert_new(conn, OutboxMessage, ["message_id"]), messages)
 
-
-def issuer_for(runtime: Runtime) -> PointsIssuer:
-    """This process's points issuer for ``runtime``, built once (per process, after a fork)."""
-    key = f"points_issuer:{os.getpid()}"
-    issuer = runtime.extras.get(key)
-    if issuer is None:
-        if runtime.issuer_factory is None:
-            raise RuntimeError("the runtime has no points issuer; build it with slamon.bootstrap")
-        issuer = runtime.extras[key] = runtime.issuer_factory(runtime.engine)
-    return cast(PointsIssuer, issuer)

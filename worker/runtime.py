@@ -7,6 +7,7 @@ the environment themselves, so the same task code runs embedded, in compose and 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,7 +38,10 @@ class Runtime:
     redispatch_after: timedelta
     clock: Callable[[], datetime] = utcnow
     issuer_factory: Callable[[Engine], PointsIssuer] | None = None
-    extras: dict[str, object] = field(default_factory=dict)
+    # The issuer each process built, by pid (see issuer()).
+    _issuers: dict[int, PointsIssuer] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def engine(self) -> Engine:
@@ -46,6 +50,18 @@ class Runtime:
 
     def now(self) -> datetime:
         return self.clock()
+
+    def issuer(self) -> PointsIssuer:
+        """This process's points issuer, built once per process: a pool child forked after it
+        was built makes its own, since two processes must not share an HTTP adapter's
+        connections."""
+        pid = os.getpid()
+        issuer = self._issuers.get(pid)
+        if issuer is None:
+            if self.issuer_factory is None:
+                raise RuntimeError("the runtime has no points issuer (see slamon.bootstrap)")
+            issuer = self._issuers[pid] = self.issuer_factory(self.engine)
+        return issuer
 
 
 _current: Runtime | None = None

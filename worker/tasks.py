@@ -50,7 +50,7 @@ def compensate_task(self: Task, compensation_id: int) -> None:
     points port is idempotent, so paying again is safe."""
     rt = runtime.current()
     outcome = compensation.compensate(
-        rt.engine, compensation.issuer_for(rt), int(compensation_id), rt.now, rt.redispatch_after
+        rt.engine, rt.issuer(), int(compensation_id), rt.now, rt.redispatch_after
     )
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
@@ -64,7 +64,7 @@ def compensate_batch_task(compensation_ids: list[int]) -> None:
     and paying again is safe (idempotency keys)."""
     rt = runtime.current()
     outcomes = compensation.compensate_many(
-        rt.engine, compensation.issuer_for(rt), [int(i) for i in compensation_ids], rt.now,
+        rt.engine, rt.issuer(), [int(i) for i in compensation_ids], rt.now,
         rt.redispatch_after,
     )
     for outcome in outcomes:
