@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import click
 
 from slamon.commands import (
@@ -19,18 +16,18 @@ from slamon.commands import (
     schema,
     send,
 )
+from slamon.commands.common import home_option
+from slamon.settings import get_settings
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="SLAMON_HOME",
-    help="Directory of the embedded state (default ./.slamon; env SLAMON_HOME). Every command "
+@home_option(
+    "Directory of the embedded state (default ./.slamon; env SLAMON_HOME). Every command "
     "run with the same home talks to the same running stack.",
+    envvar="SLAMON_HOME",
 )
 @click.version_option(package_name="slamon")
-def main(home: Path | None) -> None:
+def main() -> None:
     """slamon: SLA monitor for Tmall one-click help (一键求助) requests.
 
     Producers send help events; workers keep each case's deadlines in business time; the
@@ -38,11 +35,7 @@ def main(home: Path | None) -> None:
 
     Start everything on embedded defaults with `slamon up`; see `slamon COMMAND --help`.
     """
-    if home is not None:
-        os.environ["SLAMON_HOME"] = str(home)
-    from slamon.settings import get_settings
-
-    get_settings.cache_clear()
+    get_settings.cache_clear()  # read afresh, with the home this invocation names
 
 
 for _command in (

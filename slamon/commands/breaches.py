@@ -6,14 +6,14 @@ from datetime import datetime
 
 import click
 
-from slamon.commands.common import echo_json, fail, settings_or_exit
+from slamon.commands.common import INSTANT, echo_json, settings_or_exit
 from slamon.commands.database import session_or_exit, zone_or_exit
 from slamon.models.db.ops import DEFAULT_LIMIT, MAX_LIMIT
 from slamon.models.states import BreachStatus, values
 
 
 @click.command(name="breaches")
-@click.option("--since", metavar="ISO",
+@click.option("--since", type=INSTANT, metavar="ISO",
               help="Only breaches detected at or after this instant (ISO-8601 with offset, "
               "e.g. 2026-11-26T09:00:00+08:00).")
 @click.option("--kind", metavar="K", help="Only this deadline kind (response, resolution).")
@@ -24,25 +24,16 @@ from slamon.models.states import BreachStatus, values
               show_default=True, help="At most this many breaches.")
 @click.option("--tz", default="Asia/Shanghai", show_default=True,
               help="Zone the instants are printed in.")
-def command(since: str | None, kind: str | None, status: str | None, limit: int, tz: str) -> None:
+def command(
+    since: datetime | None, kind: str | None, status: str | None, limit: int, tz: str
+) -> None:
     """Print breaches (due, detected, points, status, compensation) as a JSON list."""
     from slamon.models.db.ops import breaches_view
 
     settings = settings_or_exit()
     zone = zone_or_exit(tz)
-    since_at = _instant(since) if since is not None else None
     with session_or_exit(settings) as session:
-        rows = breaches_view(session, since=since_at, kind=kind, status=status, limit=limit,
+        rows = breaches_view(session, since=since, kind=kind, status=status, limit=limit,
                              zone=zone)
     echo_json(rows)
 
-
-def _instant(text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        fail(f"--since {text!r} is not an ISO-8601 instant (e.g. 2026-11-26T09:00:00+08:00)",
-             code=2)
-    if value.tzinfo is None or value.utcoffset() is None:
-        fail(f"--since {text!r} needs a UTC offset (e.g. +08:00 or Z)", code=2)
-    return value

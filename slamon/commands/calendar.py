@@ -13,6 +13,7 @@ from typing import Any
 import click
 from pydantic import ValidationError
 
+from slamon.commands.common import parse_instant
 from slamon.models.calendar.engine import BusinessCalendar, CalendarError
 
 FIELDS = {
@@ -108,12 +109,9 @@ def _instant(request: dict[str, Any], field: str) -> datetime:
     if not isinstance(text, str):
         raise LineError(f"{field} must be an ISO-8601 string, e.g. 2026-11-26T17:30:00+08:00")
     try:
-        at = datetime.fromisoformat(text)
-    except ValueError:
-        raise LineError(f"{field}: {text!r} is not an ISO-8601 date-time") from None
-    if at.tzinfo is None:
-        raise LineError(f"{field}: {text!r} needs a UTC offset, e.g. {text}+08:00")
-    return at
+        return parse_instant(text)
+    except ValueError as exc:
+        raise LineError(f"{field}: {exc}") from None
 
 
 def _duration(seconds: Any) -> timedelta:

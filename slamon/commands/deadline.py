@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-from slamon.commands.common import echo_json, fail
+from slamon.commands.common import INSTANT, echo_json, fail
 from slamon.commands.policy import policies_option, policy_set
 from slamon.models.calendar.engine import CalendarError
 from slamon.models.deadlines import CaseFacts, CasePlan, plan_case
@@ -17,7 +17,10 @@ from slamon.models.policy.policy import PolicyError
 
 
 @click.command("deadline")
-@click.option("--opened-at", required=True, help="When the help was opened, ISO-8601 with offset.")
+@click.option(
+    "--opened-at", type=INSTANT, required=True,
+    help="When the help was opened, ISO-8601 with offset.",
+)
 @click.option("--category", required=True, help="Item category, slug or Chinese label.")
 @click.option(
     "--service",
@@ -33,19 +36,19 @@ from slamon.models.policy.policy import PolicyError
 @click.option("--policy", "policy_id", default=None, help="Policy id (default: the one in force).")
 @click.option(
     "--now",
-    "now_text",
+    type=INSTANT,
     default=None,
     help="Note deadlines already past at this ISO instant (default: now).",
 )
 @policies_option
 def command(
-    opened_at: str,
+    opened_at: datetime,
     category: str,
     services: tuple[str, ...],
     city: str | None,
     price: str | None,
     policy_id: str | None,
-    now_text: str | None,
+    now: datetime | None,
     policy_paths: tuple[Path, ...],
 ) -> None:
     """Print, as JSON, whether a case is monitored and its deadlines.
@@ -60,14 +63,13 @@ def command(
     """
     try:
         facts = CaseFacts(
-            opened_at=_instant("--opened-at", opened_at),
+            opened_at=opened_at,
             category=category,
             services=services,
             city=city,
             item_price=_price(price),
         )
-        now = _instant("--now", now_text) if now_text else datetime.now(UTC)
-        plan = plan_case(facts, policy_set(policy_paths), now, policy_id)
+        plan = plan_case(facts, policy_set(policy_paths), now or datetime.now(UTC), policy_id)
     except (PolicyError, CalendarError, ValueError) as exc:
         fail(str(exc))
     echo_json(plan_as_json(plan))
@@ -91,16 +93,6 @@ def plan_as_json(plan: CasePlan) -> dict[str, Any]:
         ],
         "notes": list(plan.notes),
     }
-
-
-def _instant(option: str, text: str) -> datetime:
-    try:
-        value = datetime.fromisoformat(text)
-    except ValueError:
-        raise ValueError(f"{option}: {text!r} is not an ISO-8601 date-time") from None
-    if value.tzinfo is None:
-        raise ValueError(f"{option}: {text!r} needs a UTC offset, e.g. {text}+08:00")
-    return value
 
 
 def _price(text: str | None) -> Decimal | None:

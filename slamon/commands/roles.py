@@ -3,35 +3,24 @@
 from __future__ import annotations
 
 import socket
-from pathlib import Path
 
 import click
 
-from slamon.commands.common import fail, settings_or_exit
+from slamon.commands.common import fail, home_option, settings_or_exit
 from slamon.worker.app import QUEUES
 
 
 @click.command()
-@click.option(
-    "--home",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Directory of the embedded state (overrides SLAMON_HOME).",
-)
+@home_option("Directory of the embedded state (overrides SLAMON_HOME and slamon --home).")
 @click.option(
     "--port", type=click.IntRange(1, 65535), help="API port (default SLAMON_API_PORT, 8400)."
 )
 @click.option("--flower/--no-flower", default=False, help="Also run Flower (SLAMON_FLOWER_PORT).")
-def up(home: Path | None, port: int | None, flower: bool) -> None:
+def up(port: int | None, flower: bool) -> None:
     """Run the whole stack: Redis (embedded unless SLAMON_REDIS_URL), database migrations,
     worker, scheduler, API and optionally Flower. Ctrl-C stops everything cleanly."""
-    import os
-
-    from slamon.settings import get_settings
     from slamon.supervisor import AlreadyRunning, Stack
 
-    if home is not None:
-        os.environ["SLAMON_HOME"] = str(home)
-        get_settings.cache_clear()
     settings = settings_or_exit()
     try:
         code = Stack(settings, port=port, flower=flower).run()

@@ -38,8 +38,8 @@ def ok_json(result: Result) -> Any:
     return json.loads(result.stdout)
 
 
-def one_error_line(result: Result) -> str:
-    assert result.exit_code == 1, result.output
+def one_error_line(result: Result, code: int = 1) -> str:
+    assert result.exit_code == code, result.output
     assert result.stdout == ""
     lines = result.stderr.splitlines()
     assert len(lines) == 1, result.stderr
@@ -123,7 +123,8 @@ def test_deadline_reads_user_policies(tmp_path: Path) -> None:
     assert "sets no response deadline (window_only)" in plan["notes"][0]
 
 
-BAD_DEADLINE_INPUT = [
+# Bad instants are usage errors (exit 2), as for every command taking one (slamon breaches).
+BAD_DEADLINE_INSTANTS = [
     (
         ["--opened-at", "2026-11-26T17:30:00", *FURNITURE],
         "slamon: --opened-at: '2026-11-26T17:30:00' needs a UTC offset, "
@@ -133,6 +134,17 @@ BAD_DEADLINE_INPUT = [
         ["--opened-at", "yesterday", *FURNITURE],
         "slamon: --opened-at: 'yesterday' is not an ISO-8601 date-time",
     ),
+    (
+        ["--opened-at", "9999-12-31T23:59:59-01:00", *FURNITURE],
+        "slamon: --opened-at: '9999-12-31T23:59:59-01:00' must be in the years 2000-2099",
+    ),
+    (
+        ["--opened-at", "2026-11-26T17:30:00+08:00", *FURNITURE, "--now", "0001-01-01T00:00+08:00"],
+        "slamon: --now: '0001-01-01T00:00+08:00' must be in the years 2000-2099",
+    ),
+]
+
+BAD_DEADLINE_INPUT = [
     (
         ["--opened-at", "2026-11-26T17:30:00+08:00", *FURNITURE, "--price", "12,5"],
         "slamon: --price: '12,5' is not a decimal amount of yuan",
@@ -156,6 +168,11 @@ BAD_DEADLINE_INPUT = [
 @pytest.mark.parametrize(("args", "message"), BAD_DEADLINE_INPUT)
 def test_deadline_bad_input_is_one_line(args: list[str], message: str) -> None:
     assert one_error_line(run(deadline.command, *args)) == message
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_DEADLINE_INSTANTS)
+def test_deadline_bad_instants_are_one_line(args: list[str], message: str) -> None:
+    assert one_error_line(run(deadline.command, *args), code=2) == message
 
 
 def test_deadline_with_a_broken_user_policy_names_its_file(tmp_path: Path) -> None:
