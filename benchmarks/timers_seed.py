@@ -40,9 +40,9 @@ _CASES = text(
 _DEADLINES = text(
     """
     INSERT INTO deadlines (case_id, kind, clock, policy_id, due_at, at_risk_at, judge_at,
-        points, state, at_risk_sent)
+        points, state, at_risk_sent, pending_since)
     SELECT :prefix || g, :kind, 'wall_clock', :policy, due, due - :at_risk_before,
-        due + :grace, :points, 'pending', false
+        due + :grace, :points, 'pending', false, :opened
     FROM generate_series(0, :count - 1) AS g,
         LATERAL (SELECT :first_judge - :grace
             + ((g::bigint * :scatter) % :count) * :slot AS due) AS slot
@@ -69,13 +69,15 @@ def seed(engine: Engine, deadlines: DeadlineSet) -> int:
     if d.count < 1:
         return 0
     params = {"prefix": d.prefix, "count": d.count, "policy": POLICY}
+    opened = d.first_judge - d.span - timedelta(hours=1)
     with engine.begin() as conn:
-        conn.execute(_CASES, {**params, "opened": d.first_judge - d.span - timedelta(hours=1)})
+        conn.execute(_CASES, {**params, "opened": opened})
         for kind in d.kinds:
             conn.execute(
                 _DEADLINES,
                 {
                     **params,
+                    "opened": opened,
                     "kind": kind,
                     "points": KINDS[kind],
                     "grace": GRACE,

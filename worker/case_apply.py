@@ -163,6 +163,7 @@ def opening_rows(
             "points": planned.points,
             "state": DeadlineState.PENDING,
             "at_risk_sent": False,
+            "pending_since": now,
         }
         for planned in plan.deadlines
     ]

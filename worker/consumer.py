@@ -15,6 +15,7 @@ from typing import Any
 
 from celery.worker.consumer import Consumer
 
+from slamon.models.dead_letter_causes import Cause
 from slamon.worker import ingest, runtime
 
 log = logging.getLogger("slamon.consumer")
@@ -28,10 +29,10 @@ def _raw(message: Any, body: Any = None) -> str:
 
 
 class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
-    def _dead_letter(self, message: Any, raw: str, reason: str) -> None:
+    def _dead_letter(self, message: Any, raw: str, reason: str, cause: Cause) -> None:
         headers = getattr(message, "headers", None) or {}
         try:
-            ingest.dead_letter(runtime.current(), raw, reason, "queue", headers.get("id"))
+            ingest.dead_letter(runtime.current(), raw, reason, cause, "queue", headers.get("id"))
         except Exception:
             log.exception("could not dead-letter a message; requeueing it")
             time.sleep(1)  # do not spin on a database that is down
@@ -40,14 +41,18 @@ class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
         message.ack()
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
-        self._dead_letter(message, _raw(message), f"undecodable message: {exc}")
+        self._dead_letter(message, _raw(message), f"undecodable message: {exc}",
+                          Cause.UNDECODABLE)
 
     def on_unknown_message(self, body: Any, message: Any) -> None:
-        self._dead_letter(message, _raw(message, body), "not a Celery task message")
+        self._dead_letter(message, _raw(message, body), "not a Celery task message",
+                          Cause.NOT_A_TASK)
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
         name = (getattr(message, "headers", None) or {}).get("task")
-        self._dead_letter(message, _raw(message, body), f"unknown task {name!r}: {exc}")
+        self._dead_letter(message, _raw(message, body), f"unknown task {name!r}: {exc}",
+                          Cause.UNKNOWN_TASK)
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
-        self._dead_letter(message, _raw(message, body), f"invalid task message: {exc}")
+        self._dead_letter(message, _raw(message, body), f"invalid task message: {exc}",
+                          Cause.INVALID_TASK)

@@ -157,6 +157,7 @@ def dead_letter_view(letter: DeadLetter, zone: tzinfo, shown: int | None) -> dic
         "source": letter.source,
         "event_id": letter.event_id,
         "error": letter.error,
+        "cause": letter.cause,
         "replayed_at": (
             letter.replayed_at.astimezone(zone).isoformat() if letter.replayed_at else None
         ),

@@ -82,8 +82,10 @@ def _settle(deadline: Deadline, now: datetime) -> None:
         return
     deadline.state = DEADLINE.move(deadline.state, state)
     if state == DeadlineState.PENDING:
-        # Open again (a reopen): a claim or judgement from before no longer applies.
+        # Open again (a reopen): a claim or judgement from before no longer applies, and the
+        # scheduler's lag on it counts from now (its judge instant may be long past).
         deadline.judged_at = deadline.claimed_until = deadline.claimed_by = None
+        deadline.pending_since = now
     else:
         deadline.judged_at = now
 

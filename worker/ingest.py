@@ -48,6 +48,7 @@ from slamon.models.db.bulk import chunks
 from slamon.models.db.engine import transaction
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import DeadLetter, InboxEvent
+from slamon.models.dead_letter_causes import Cause
 from slamon.models.event_fields import json_type
 from slamon.models.events import (
     EventError,
@@ -85,6 +86,7 @@ class Unreadable:
 
     raw: str
     error: str
+    cause: Cause
     event_id: str | None = None
 
 
@@ -97,22 +99,30 @@ def decode(raw: str | bytes) -> list[Item]:
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
-        return [Unreadable(text, f"not JSON: {exc}")]
+        return [Unreadable(text, f"not JSON: {exc}", Cause.NOT_JSON)]
     if isinstance(data, list):
         if not data:
-            return [Unreadable(text, "an empty batch: a batch must hold at least one event")]
+            return [
+                Unreadable(
+                    text, "an empty batch: a batch must hold at least one event", Cause.EMPTY_BATCH
+                )
+            ]
         return [_decode_item(item, _dumps(item)) for item in data]
     return [_decode_item(data, text)]
 
 
 def _decode_item(item: Any, raw: str) -> Item:
     if not isinstance(item, dict):
-        return Unreadable(raw, f"an event must be a JSON object, got {json_type(item)}")
+        return Unreadable(
+            raw, f"an event must be a JSON object, got {json_type(item)}", Cause.NOT_AN_OBJECT
+        )
     event_id = item.get("event_id")
     try:
         return parse_event(item)
     except EventError as exc:
-        return Unreadable(raw, str(exc), event_id if isinstance(event_id, str) else None)
+        return Unreadable(
+            raw, str(exc), Cause.INVALID_EVENT, event_id if isinstance(event_id, str) else None
+        )
 
 
 def ingest_raw(runtime: Runtime, raw: str | bytes, source: str = "queue") -> list[IngestOutcome]:
@@ -176,11 +186,13 @@ def ingest_in_session(
     for index, item in enumerate(items):  # step 1
         if isinstance(item, Unreadable):
             outcomes[index] = add_dead_letter(
-                session, item.raw, item.error, source, now, item.event_id
+                session, item.raw, item.error, item.cause, source, now, item.event_id
             )
         elif (error := future_error(runtime, item, now)) is not None:
             raw = _dumps(event_to_json(item))
-            outcomes[index] = add_dead_letter(session, raw, error, source, now, item.event_id)
+            outcomes[index] = add_dead_letter(
+                session, raw, error, Cause.FUTURE_EVENT, source, now, item.event_id
+            )
         else:
             accepted.append((index, item))
     if accepted:
@@ -248,14 +260,14 @@ def _ingest_guarded(batch: _Batch, event: HelpEvent) -> IngestOutcome:
         if isinstance(exc, IntegrityError) and session.get(InboxEvent, event.event_id) is not None:
             # Another worker recorded the same event_id under another case's lock meanwhile.
             return _record_duplicate(session, event)
-        error = f"could not be stored: {exc.orig}"
+        error, cause = f"could not be stored: {exc.orig}", Cause.NOT_STORABLE
     except Exception as exc:
         # A defect must not block the batch or lose the event: keep it to replay once fixed.
         log.exception("ingest of event %s failed", event.event_id)
-        error = f"internal error: {type(exc).__name__}: {exc}"
+        error, cause = f"internal error: {type(exc).__name__}: {exc}", Cause.INTERNAL_ERROR
     batch.known_ids.discard(event.event_id)  # rolled back: the inbox does not hold it
     raw = _dumps(event_to_json(event))
-    return add_dead_letter(session, raw, error, batch.source, batch.now, event.event_id)
+    return add_dead_letter(session, raw, error, cause, batch.source, batch.now, event.event_id)
 
 
 def _ingest_one(batch: _Batch, event: HelpEvent) -> IngestOutcome:
@@ -293,6 +305,7 @@ def add_dead_letter(
     session: Session,
     raw: str,
     error: str,
+    cause: Cause,
     source: str,
     now: datetime,
     event_id: Any = None,
@@ -304,6 +317,7 @@ def add_dead_letter(
         source=source,
         raw=storable(raw[:MAX_RAW_CHARS]),
         error=storable(error),
+        cause=cause,
         event_id=event_id,
     )
     session.add(letter)
@@ -315,11 +329,11 @@ def add_dead_letter(
 
 
 def dead_letter(
-    runtime: Runtime, raw: str, error: str, source: str, event_id: Any = None
+    runtime: Runtime, raw: str, error: str, cause: Cause, source: str, event_id: Any = None
 ) -> IngestOutcome:
     """Keep what could not be used, with the reason, in a transaction of its own."""
     with transaction(runtime.engine) as session:
-        return add_dead_letter(session, raw, error, source, runtime.now(), event_id)
+        return add_dead_letter(session, raw, error, cause, source, runtime.now(), event_id)
 
 
 def storable(text: str) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 
 from celery import Task
 
+from slamon.models.dead_letter_causes import Cause
 from slamon.worker import compensation, ingest, runtime
 from slamon.worker.app import app
 from slamon.worker.task_base import TRANSIENT_DATABASE_ERRORS, SlamonTask
@@ -32,7 +33,9 @@ def ingest_task(body: Any) -> None:
         # A bug must not cost an event: keep the message as a dead letter (replayable once
         # fixed) and ack it, rather than let Celery log the failure and drop the message.
         log.exception("ingest: unexpected error; dead-lettering the message")
-        ingest.dead_letter(runtime.current(), raw, f"internal error: {exc!r}", "queue")
+        ingest.dead_letter(
+            runtime.current(), raw, f"internal error: {exc!r}", Cause.INTERNAL_ERROR, "queue"
+        )
 
 
 def _to_json(body: Any) -> str:

@@ -148,6 +148,10 @@ class Deadline(Base):
     claimed_until: Mapped[datetime | None]
     claimed_by: Mapped[str | None] = mapped_column(String(ID))
     judged_at: Mapped[datetime | None]
+    # When the row last became pending (its case opened or reopened), as received. A deadline
+    # whose judge instant had passed by then was late before the scheduler could see it, so
+    # the scheduler's fire lag leaves it out (slamon.api.metric_counts).
+    pending_since: Mapped[datetime]
 
 
 # Filters on the statuses the sweeper, at-risk and redispatch poll, as SQL literals rather than
@@ -181,6 +185,9 @@ class DeadLetter(Base):
     source: Mapped[str] = mapped_column(String(16))  # queue | http | cli | replay
     raw: Mapped[str] = mapped_column(Text)
     error: Mapped[str] = mapped_column(Text)
+    # The kind of problem (slamon.models.dead_letter_causes.Cause), as it was when the message
+    # was dead-lettered: a replay that fails again rewrites ``error``, never the cause.
+    cause: Mapped[str] = mapped_column(String(32))
     event_id: Mapped[str | None] = mapped_column(String(ID))
     replayed_at: Mapped[datetime | None]
     # An operator's latest correction, replayed in place of ``raw`` (kept as received).

@@ -69,6 +69,9 @@ def test_worker_dead_letters_what_it_cannot_run(
         assert "unknown task 'sla.no_such_task'" in errors
         assert "untrusted content" in errors  # pickle is refused, and kept
         assert any("{this is not json" in letter.raw for letter in letters)
+        by_cause = {letter.cause: letter.error for letter in letters}
+        assert by_cause.keys() == {"not_json", "unknown_task", "invalid_task"}, by_cause
+        assert "untrusted content" in by_cause["invalid_task"]
         assert worker.poll() is None, "the worker must survive every bad message"
         producer.close()
 

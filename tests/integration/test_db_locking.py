@@ -14,7 +14,8 @@ from slamon.models.db.tables import DeadLetter
 
 
 def _letter(n: int) -> dict[str, object]:
-    return {"received_at": datetime.now(UTC), "source": "cli", "raw": str(n), "error": "e"}
+    return {"received_at": datetime.now(UTC), "source": "cli", "raw": str(n), "error": "e",
+            "cause": "not_json"}
 
 
 def test_a_reader_does_not_block_a_writer(tmp_path: Path) -> None:

@@ -58,7 +58,7 @@ def test_the_checks_admit_every_lifecycle_value_and_refuse_others(db_url: str) -
     """Migrating rows written before the checks existed keeps them as they were (no data
     change), and afterwards the database itself refuses a status no lifecycle knows."""
     engine = create_db_engine(db_url)
-    upgrade(engine, "0003")
+    upgrade(engine, "0004")
     seed_every_status(engine)
     before = statuses(engine)
     upgrade(engine)
@@ -128,3 +128,52 @@ def statuses(engine: Engine) -> dict[str, list[str]]:
             table: sorted(conn.execute(text(f"SELECT {column} FROM {table}")).scalars())
             for table, (column, _) in CHECKED.items()
         }
+
+
+def test_0005_classifies_old_dead_letters_and_dates_pending_deadlines(db_url: str) -> None:
+    """Rows written before migration 0005 get a cause from their error's words, and deadlines
+    are pending since their case was stored."""
+    from sqlalchemy import text
+
+    from slamon.models.db.engine import create_db_engine
+
+    engine = create_db_engine(db_url)
+    try:
+        upgrade(engine, "0004")
+        errors = {
+            "not JSON: Expecting value: line 1 column 1 (char 0)": "not_json",
+            "an event must be a JSON object, got a list": "not_an_object",
+            "occurred_at 2030-01-01T00:00:00+08:00 is in the future (more than 300 s after …)":
+                "future_event",
+            "unknown task 'x.y': KeyError": "unknown_task",
+            "internal error: RuntimeError('boom')": "internal_error",
+            "event_id: field required": "invalid_event",
+        }
+        with engine.begin() as conn:
+            for error in errors:
+                conn.execute(
+                    text("INSERT INTO dead_letters (received_at, source, raw, error) "
+                         "VALUES (:at, 'queue', 'x', :error)"),
+                    {"at": "2026-11-26 01:00:00", "error": error},
+                )
+            conn.execute(text(
+                "INSERT INTO cases (case_id, status, monitored, opened_at, order_id, "
+                "buyer_account, merchant_id, category, services, reopen_count, last_event_at, "
+                "created_at, updated_at) VALUES ('H1', 'open', true, '2026-11-26 01:00:00', "
+                "'O1', 'b', 'M1', 'furniture', '[]', 0, '2026-11-26 01:00:00', "
+                "'2026-11-26 01:00:05', '2026-11-26 01:00:05')"
+            ))
+            conn.execute(text(
+                "INSERT INTO deadlines (case_id, kind, clock, policy_id, due_at, at_risk_at, "
+                "judge_at, points, state, at_risk_sent) VALUES ('H1', 'response', "
+                "'business_hours', 'p', '2026-11-26 02:00:00', '2026-11-26 01:45:00', "
+                "'2026-11-26 02:01:00', 5000, 'pending', false)"
+            ))
+        upgrade(engine)
+        with engine.connect() as conn:
+            causes = dict(conn.execute(text("SELECT error, cause FROM dead_letters")).all())
+            [since] = conn.execute(text("SELECT pending_since FROM deadlines")).scalars().all()
+        assert causes == errors
+        assert str(since).startswith("2026-11-26 01:00:05")
+    finally:
+        engine.dispose()

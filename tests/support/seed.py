@@ -67,4 +67,5 @@ def _deadline(case_id: str, d: SeedDeadline, base: datetime, policy_id: str) -> 
         "case_id": case_id, "kind": d.kind, "clock": "wall_clock", "policy_id": policy_id,
         "due_at": due, "at_risk_at": due - d.at_risk_before_due, "judge_at": due + d.grace,
         "points": d.points, "state": "pending", "at_risk_sent": False,
+        "pending_since": base - timedelta(hours=1),  # when the case was stored (_case)
     }

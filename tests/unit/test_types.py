@@ -21,6 +21,7 @@ def test_instants_round_trip_as_aware_utc() -> None:
                 source="cli",
                 raw="x",
                 error="e",
+                cause="not_json",
             )
         )
     with transaction(engine) as session:
@@ -35,6 +36,7 @@ def test_naive_datetimes_are_refused() -> None:
     with pytest.raises(StatementError, match="naive datetime"), transaction(engine) as session:
         session.execute(
             insert(DeadLetter).values(
-                received_at=datetime(2026, 11, 26, 10, 0), source="cli", raw="x", error="e"
+                received_at=datetime(2026, 11, 26, 10, 0), source="cli", raw="x", error="e",
+                cause="not_json",
             )
         )

@@ -1,0 +1,33 @@
+"""Why a message became a dead letter: a short, fixed vocabulary for counting and alerting.
+
+The dead letter's ``error`` says in words what was wrong with *this* message; its ``cause``
+names the kind of problem, so that ``/metrics`` can count dead letters by cause with a bounded
+set of label values, and an operator can tell a producer sending garbage (``not_json``) from
+one sending events the schema refuses (``invalid_event``) or a defect of ours
+(``internal_error``).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Cause(StrEnum):
+    # The body could not be read as events.
+    NOT_JSON = "not_json"
+    NOT_AN_OBJECT = "not_an_object"
+    EMPTY_BATCH = "empty_batch"
+    # An event that the schema refuses (a field missing, unknown or malformed).
+    INVALID_EVENT = "invalid_event"
+    # ``occurred_at`` further in the future than the allowed clock skew.
+    FUTURE_EVENT = "future_event"
+    # The database refused to store an otherwise valid event (a value it cannot hold).
+    NOT_STORABLE = "not_storable"
+    # A defect while applying the event: kept to be replayed once it is fixed.
+    INTERNAL_ERROR = "internal_error"
+    # Messages Celery itself cannot run (see slamon.worker.consumer).
+    UNDECODABLE = "undecodable"
+    NOT_A_TASK = "not_a_task"
+    UNKNOWN_TASK = "unknown_task"
+    INVALID_TASK = "invalid_task"
+
