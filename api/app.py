@@ -18,6 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
 
 from slamon.api.auth import token_role_checker
+from slamon.api.broker_gauges import BrokerProbe
 from slamon.api.dashboard import dashboard_router
 from slamon.api.dead_letters import dead_letters_router
 from slamon.api.metrics import render_metrics
@@ -26,6 +27,7 @@ from slamon.models.db.engine import create_db_engine, snapshot
 from slamon.models.db.views import DISPLAY_ZONE, case_view
 from slamon.models.event_fields import ID_PATTERN, json_type
 from slamon.models.events import EventError, HelpEvent, check_not_future, parse_event
+from slamon.models.policy.policy import load_policies
 from slamon.sdk import Producer
 from slamon.settings import NoBrokerError, Settings, get_settings
 
@@ -36,6 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     engine = create_db_engine(settings.database)
     require = token_role_checker(settings)
+    policies = load_policies([settings.policy] if settings.policy else [])
     producer: Producer | None = None
 
     def get_producer() -> Producer:
@@ -114,9 +117,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(ops_router(engine, require))
 
+    broker = BrokerProbe(lambda: settings.broker)
+    kinds = sorted({kind for policy in policies for kind in policy.metrics})
+
     @app.get("/metrics")
     def metrics() -> Response:
-        payload, content_type = render_metrics(engine)
+        payload, content_type = render_metrics(engine, broker=broker, kinds=kinds)
         return Response(payload, media_type=content_type)
 
     app.include_router(dead_letters_router(engine, require))

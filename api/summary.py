@@ -77,7 +77,8 @@ class PointsTotal:
 
 @dataclass(frozen=True)
 class FireLag:
-    """Breach-fire lag (``detected_at - judge_at``) of the breaches detected in the window."""
+    """Breach-fire lag (``detected_at - judge_at``) of the breaches detected in the window
+    that the scheduler could have fired on time (see :func:`fire_lag`)."""
 
     seconds: tuple[float, ...]  # ascending
 
@@ -147,16 +148,29 @@ def deadlines_at_risk(conn: Connection, now: datetime) -> int:
 
 
 def fire_lag(conn: Connection, now: datetime) -> FireLag:
-    """The lag of breaches detected in the last ``LAG_WINDOW`` (newest ``LAG_SAMPLE_LIMIT``)."""
+    """The scheduler's own lag on the breaches detected in the last ``LAG_WINDOW`` (among the
+    newest ``LAG_SAMPLE_LIMIT``).
+
+    Only deadlines that were pending before their judge instant count: one whose case (or
+    reopen) arrived after that instant was overdue before the scheduler could see it, and its
+    ``detected_at - judge_at`` measures how late the producer was, not the scheduler
+    (``slamon_evidence_lateness_seconds`` shows that).
+    """
     newest = (
-        select(Breach.detected_at, Breach.judge_at)
+        select(Breach.case_id, Breach.kind, Breach.detected_at, Breach.judge_at)
         .order_by(Breach.id.desc())
         .limit(LAG_SAMPLE_LIMIT)
         .subquery()
     )
     rows = conn.execute(
-        select(newest.c.detected_at, newest.c.judge_at).where(
-            newest.c.detected_at >= now - LAG_WINDOW
+        select(newest.c.detected_at, newest.c.judge_at)
+        .join(
+            Deadline,
+            (Deadline.case_id == newest.c.case_id) & (Deadline.kind == newest.c.kind),
+        )
+        .where(
+            newest.c.detected_at >= now - LAG_WINDOW,
+            Deadline.pending_since <= newest.c.judge_at,
         )
     )
     lags = sorted((detected - judge).total_seconds() for detected, judge in rows)

@@ -16,6 +16,8 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+from slamon.worker.heartbeat import Heartbeat
+
 EVENTS_QUEUE = "sla.events"
 COMPENSATION_QUEUE = "sla.compensation"
 QUEUES = (EVENTS_QUEUE, COMPENSATION_QUEUE)  # what `slamon worker` consumes by default
@@ -55,6 +57,8 @@ def create_app(broker_url: str | None = None) -> Celery:
         enable_utc=True,
         timezone="UTC",
     )
+    # Each worker stamps itself in the broker, so /metrics can tell that none is running.
+    app.steps["worker"].add(Heartbeat)
     return app
 
 

@@ -13,6 +13,7 @@ import pytest
 
 from tests.e2e.stack import RunningStack, clean_env
 from tests.support.processes import wait_for
+from tests.support.prometheus import parse, promtool_check_metrics, value
 
 pytestmark = pytest.mark.e2e
 
@@ -131,3 +132,20 @@ def test_unanswered_case_is_breached_and_paid_within_seconds(stack: RunningStack
         what="the breach and the payment on the outbound stream",
     )
     assert topics.count(b"sla.breached") == 1 and topics.count(b"compensation.issued") == 1
+
+    # The same story in a real scrape of /metrics, which promtool accepts as it is.
+    scrape = httpx.get(f"{stack.api_url}/metrics", timeout=10)
+    assert scrape.status_code == 200
+    checked = promtool_check_metrics(scrape.text)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    samples, _ = parse(scrape.text)
+    assert value(samples, "slamon_breaches_recorded_total", kind="response") == 1
+    assert value(samples, "slamon_points_issued_total") == 5000
+    assert value(samples, "slamon_compensation_outcomes_total", state="issued") == 1
+    assert value(samples, "slamon_events_total", type="help.opened", outcome="applied") == 1
+    assert value(samples, "slamon_broker_up") == 1
+    assert value(samples, "slamon_workers") == 1  # the worker's own heartbeat
+    # Opened yesterday, sent now: a day late. The scheduler itself was not (no observation).
+    assert value(samples, "slamon_evidence_lateness_seconds_bucket", type="help.opened",
+                 le="3600") == 0
+    assert value(samples, "slamon_deadline_fire_lag_seconds_count") == 0

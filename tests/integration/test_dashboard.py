@@ -172,6 +172,21 @@ def test_fire_lag_window_and_sample_limit(
         assert later["breaches"] == 0 and later["p99_seconds"] is None
 
 
+def test_fire_lag_is_the_schedulers_own_not_the_producers(engine: Engine, rows: OpsRows) -> None:
+    """A case sent a day after it was opened is breached at once, 5 days after its judge
+    instant: that is how late the producer was (the issue saw "5d 2h p99" while live
+    deadlines fired in 0.4 s), not the scheduler's lag, so it is left out."""
+    rows.case("live")
+    rows.breach("live", "response", 5 * M, timedelta(seconds=0.4))
+    rows.case("replayed")
+    detected = NOW - 4 * M
+    rows.breach("replayed", "response", 4 * M, timedelta(days=5, hours=2),
+                pending_since=detected - timedelta(seconds=1))
+    with engine.connect() as conn:
+        lag = build_summary(conn, NOW, SH, GRACE_BOUND)["breach_fire_lag"]
+    assert (lag["breaches"], lag["p50_seconds"], lag["p99_seconds"]) == (1, 0.4, 0.4)
+
+
 @pytest.mark.parametrize(
     ("values", "q", "expected"),
     [

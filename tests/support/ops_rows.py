@@ -60,21 +60,25 @@ class OpsRows:
         at_risk_in: timedelta | None = None,
         state: str = "pending",
         grace: timedelta = GRACE,
+        pending_since: datetime | None = None,
+        judged_at: datetime | None = None,
     ) -> None:
+        """``pending_since`` defaults to two hours ago (when :meth:`case` stores the case)."""
         due_at = self.now + due_in
+        self._deadline(
+            case_id, kind, due_at, due_at + grace,
+            at_risk_at=self.now + (at_risk_in if at_risk_in is not None else due_in),
+            points=5000, state=state,
+            pending_since=pending_since or self.now - timedelta(hours=2), judged_at=judged_at,
+        )
+
+    def _deadline(
+        self, case_id: str, kind: str, due_at: datetime, judge_at: datetime, **values: Any
+    ) -> None:
         self._insert(
             Deadline,
-            {
-                "case_id": case_id,
-                "kind": kind,
-                "clock": "wall_clock",
-                "policy_id": "tmall-2022",
-                "due_at": due_at,
-                "at_risk_at": self.now + (at_risk_in if at_risk_in is not None else due_in),
-                "judge_at": due_at + grace,
-                "points": 5000,
-                "state": state,
-            },
+            {"case_id": case_id, "kind": kind, "clock": "wall_clock", "policy_id": "tmall-2022",
+             "due_at": due_at, "judge_at": judge_at, **values},
         )
 
     def breach(
@@ -85,9 +89,17 @@ class OpsRows:
         lag: timedelta,
         status: str = "open",
         points: int = 5000,
+        pending_since: datetime | None = None,
     ) -> int:
+        """A breach and its breached deadline; the deadline was pending since an hour before
+        its judge instant (the scheduler's to fire on time) unless ``pending_since`` says."""
         detected_at = self.now - detected_ago
         judge_at = detected_at - lag
+        self._deadline(
+            case_id, kind, judge_at - GRACE, judge_at, at_risk_at=judge_at - GRACE,
+            points=points, state="breached",
+            pending_since=pending_since or judge_at - timedelta(hours=1), judged_at=detected_at,
+        )
         return int(
             self._insert(
                 Breach,
@@ -135,7 +147,7 @@ class OpsRows:
             },
         )
 
-    def dead_letter(self, raw: str, replayed: bool = False) -> None:
+    def dead_letter(self, raw: str, replayed: bool = False, cause: str = "not_json") -> None:
         self._insert(
             DeadLetter,
             {
@@ -143,6 +155,7 @@ class OpsRows:
                 "source": "queue",
                 "raw": raw,
                 "error": "not JSON",
+                "cause": cause,
                 "replayed_at": self.now if replayed else None,
             },
         )
