@@ -16,6 +16,8 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy import Engine, text
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from slamon.api.auth import token_role_checker
 from slamon.api.broker_gauges import BrokerProbe
@@ -28,6 +30,7 @@ from slamon.models.db.views import DISPLAY_ZONE, case_view
 from slamon.models.event_fields import ID_PATTERN, json_type
 from slamon.models.events import EventError, HelpEvent, check_not_future, parse_event
 from slamon.models.policy.policy import load_policies
+from slamon.models.redaction import Redactor
 from slamon.sdk import Producer
 from slamon.settings import NoBrokerError, Settings, get_settings
 
@@ -39,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     engine = create_db_engine(settings.database)
     require = token_role_checker(settings)
     policies = load_policies([settings.policy] if settings.policy else [])
+    redact = Redactor(settings.secrets())
     producer: Producer | None = None
 
     def get_producer() -> Producer:
@@ -50,11 +54,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 raise HTTPException(503, detail={"error": str(exc)}) from exc
         return producer
 
+    # No /docs or /redoc: FastAPI serves them with scripts from a CDN, which an offline or
+    # locked-down machine cannot load and should not trust; /openapi.json stays.
     app = FastAPI(
         title="slamon",
         version="0.1.0",
         description="SLA monitor for Tmall one-click help requests.",
+        docs_url=None,
+        redoc_url=None,
     )
+    app.add_middleware(NoSniff)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -64,7 +73,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz")
     def readyz() -> JSONResponse:
         """Readiness: the database and the broker answer (503 names what does not)."""
-        checks = {"database": _check_database(engine), "broker": _check_broker(settings)}
+        checks = {
+            "database": redact(_check_database(engine)),
+            "broker": redact(_check_broker(settings)),
+        }
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse(
             {"status": "ok" if ready else "unavailable", "checks": checks},
@@ -98,7 +110,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise
         except Exception as exc:  # the broker is down or refused: say so, retryable
             log.warning("could not queue %d events: %s", len(events), exc)
-            return _error(503, f"could not queue the events, try again: {_bounded(exc)}")
+            problem = _bounded(redact(str(exc)))
+            return _error(503, f"could not queue the events, try again: {problem}")
         return JSONResponse(
             {
                 "queued": len(events),
@@ -119,8 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     broker = BrokerProbe(lambda: settings.broker)
     kinds = sorted({kind for policy in policies for kind in policy.metrics})
+    metrics_guard = [Depends(require("read"))] if settings.metrics_require_token else []
 
-    @app.get("/metrics")
+    @app.get("/metrics", dependencies=metrics_guard)
     def metrics() -> Response:
         payload, content_type = render_metrics(engine, broker=broker, kinds=kinds)
         return Response(payload, media_type=content_type)
@@ -128,6 +142,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dead_letters_router(engine, require))
     app.include_router(dashboard_router(settings, engine))
     return app
+
+
+class NoSniff:
+    """``X-Content-Type-Options: nosniff`` on every response (a browser must not guess that a
+    JSON error is HTML). Plain ASGI: no per-request task as with BaseHTTPMiddleware."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_header(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+            await send(message)
+
+        await self.app(scope, receive, send_with_header)
 
 
 def _check_database(engine: Engine) -> str:
@@ -184,7 +219,7 @@ def _validate(
     return events, errors
 
 
-def _bounded(exc: BaseException, limit: int = 200) -> str:
+def _bounded(exc: BaseException | str, limit: int = 200) -> str:
     text = str(exc)
     return text if len(text) <= limit else text[: limit - 1] + "…"
 

@@ -1,4 +1,9 @@
-"""Bearer tokens with roles (*produce*, *read*), compared in constant time."""
+"""Bearer tokens with roles (*produce*, *read*, *operate*), compared in constant time.
+
+A route that needs a role depends on ``require(role)``, which answers 401/403 or returns the
+:class:`~slamon.settings.Caller`: the token's *name*, which operator actions record in the
+audit trail (a token's value is never stored or shown).
+"""
 
 from __future__ import annotations
 
@@ -7,28 +12,31 @@ from collections.abc import Callable
 
 from fastapi import HTTPException, Request
 
-from slamon.settings import Role, Settings
+from slamon.settings import Caller, Role, Settings
+
+Require = Callable[[Role], Callable[[Request], Caller]]
 
 
-def token_role_checker(settings: Settings) -> Callable[[Role], Callable[[Request], None]]:
-    tokens = [(t.encode(), roles) for t, roles in settings.token_roles().items()]
+def token_role_checker(settings: Settings) -> Require:
+    tokens = [(t.encode(), caller) for t, caller in settings.callers().items()]
 
-    def require(role: Role) -> Callable[[Request], None]:
-        def check(request: Request) -> None:
+    def require(role: Role) -> Callable[[Request], Caller]:
+        def check(request: Request) -> Caller:
             header = request.headers.get("authorization", "")
             scheme, _, presented = header.partition(" ")
             if scheme.lower() != "bearer" or not presented:
                 raise _unauthorized("missing bearer token")
             given = presented.strip().encode()
             # Compare against every token, without stopping early, so timing says nothing.
-            granted: set[Role] = set()
-            for token, roles in tokens:
+            found: Caller | None = None
+            for token, caller in tokens:
                 if hmac.compare_digest(token, given):
-                    granted |= roles
-            if not granted:
+                    found = caller
+            if found is None:
                 raise _unauthorized("invalid token")
-            if role not in granted:
+            if role not in found.roles:
                 raise HTTPException(403, detail={"error": f"token lacks the {role!r} role"})
+            return found
 
         return check
 

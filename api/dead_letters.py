@@ -4,15 +4,14 @@ replaying stays on the command line, where an operator can correct the payload."
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import Engine
 
+from slamon.api.auth import Require
 from slamon.models.db.engine import transaction
 from slamon.models.db.views import DISPLAY_ZONE
-from slamon.settings import Role
 from slamon.worker.dead_letters import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
@@ -25,7 +24,7 @@ Limit = Annotated[int, Query(ge=1, le=MAX_LIMIT)]
 
 
 def dead_letters_router(
-    engine: Engine, require: Callable[[Role], Callable[[Request], None]]
+    engine: Engine, require: Require
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["dead letters"], dependencies=[Depends(require("read"))])
 

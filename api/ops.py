@@ -6,18 +6,17 @@ Reads need the *read* role, the retry the *produce* role (it makes the service a
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query
 from sqlalchemy import Engine
 
+from slamon.api.auth import Require
 from slamon.models.db.engine import snapshot, transaction
 from slamon.models.db.ops import DEFAULT_LIMIT, MAX_LIMIT, breaches_view, compensations_view
 from slamon.models.db.views import DISPLAY_ZONE
 from slamon.models.states import BreachStatus, CompensationStatus
-from slamon.settings import Role
 from slamon.worker.compensation_actions import (
     CompensationNotFoundError,
     CompensationNotRetryableError,
@@ -29,7 +28,7 @@ Since = Annotated[datetime | None, Query(description="ISO-8601 instant with a UT
 
 
 def ops_router(
-    engine: Engine, require: Callable[[Role], Callable[[Request], None]]
+    engine: Engine, require: Require
 ) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["ops"])
 

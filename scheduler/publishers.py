@@ -8,9 +8,12 @@ and ``payload`` (JSON text). Consumers read them with a consumer group (``XREADG
 several consumers share the stream and each entry is acknowledged once it is handled; since
 delivery is at least once, they dedupe on ``message_id``.
 
-Webhooks receive ``POST`` with the JSON envelope (:meth:`OutboundMessage.as_json`), the
-headers ``X-Slamon-Message-Id`` and ``X-Slamon-Topic``, and the same HMAC-SHA256 signature as
-the points calls (:mod:`slamon.models.signing`). Any 2xx is delivery.
+Webhooks receive ``POST`` with the JSON envelope (:meth:`OutboundMessage.as_json`), signed
+as the Standard Webhooks specification says (:mod:`slamon.models.signing`): ``webhook-id`` is
+the message id (stable across retries: receivers dedupe on it), ``webhook-timestamp`` and
+``webhook-signature`` (one ``v1,…`` per configured secret); ``X-Slamon-Topic`` names the topic.
+Any 2xx is delivery. A failure's text names the URL with its query string masked: a token
+there must not reach the logs or ``outbox.last_error``.
 """
 
 from __future__ import annotations
@@ -23,10 +26,10 @@ from collections.abc import Callable, Sequence
 import httpx
 import redis
 
-from slamon.models.signing import signature_headers
+from slamon.models.redaction import Redactor, mask_url
+from slamon.models.signing import SigningKeys, signature_headers
 from slamon.scheduler.outbox import OutboundMessage
 
-MESSAGE_ID_HEADER = "X-Slamon-Message-Id"
 TOPIC_HEADER = "X-Slamon-Topic"
 # The stream is a feed, not the archive (the outbox table is): cap it, approximately, which
 # lets Redis trim whole macro-nodes cheaply.
@@ -74,16 +77,16 @@ class WebhookPublisher:
     def __init__(
         self,
         urls: Sequence[str],
-        secret: str | bytes,
+        keys: SigningKeys,
         *,
         timeout: float,
         clock: Callable[[], float] = time.time,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        if not secret:
-            raise ValueError("webhook secret is empty; set SLAMON_WEBHOOK_SECRET")
         self.urls = list(urls)
-        self._secret = secret
+        self._keys = keys
+        # Error texts quote httpx, which may repeat a URL whole: mask what it carries.
+        self._redact = Redactor(urls)
         self._clock = clock
         self._client = httpx.Client(timeout=timeout, transport=transport, follow_redirects=False)
 
@@ -94,19 +97,18 @@ class WebhookPublisher:
         body = json.dumps(message.as_json(), ensure_ascii=False, separators=(",", ":")).encode()
         headers = {
             "Content-Type": "application/json",
-            MESSAGE_ID_HEADER: message.message_id,
             TOPIC_HEADER: message.topic,
-            **signature_headers(self._secret, body, self._clock()),
+            **signature_headers(self._keys, message.message_id, body, self._clock()),
         }
         errors = []
         for url in self.urls:
             try:
                 response = self._client.post(url, content=body, headers=headers)
             except httpx.HTTPError as exc:
-                errors.append(f"{url}: {type(exc).__name__}: {exc}")
+                errors.append(f"{mask_url(url)}: {type(exc).__name__}: {self._redact(str(exc))}")
                 continue
             if not 200 <= response.status_code < 300:
-                errors.append(f"{url}: HTTP {response.status_code}")
+                errors.append(f"{mask_url(url)}: HTTP {response.status_code}")
         return "; ".join(errors) if errors else None
 
     def close(self) -> None:

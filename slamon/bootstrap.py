@@ -46,10 +46,11 @@ def points_issuer(settings: Settings, engine: Engine) -> PointsIssuer:
     if settings.points_adapter == "http":
         from slamon.worker.points.http import HttpPointsIssuer
 
-        assert settings.points_url is not None and settings.points_secret is not None
+        keys = settings.points_keys
+        assert settings.points_url is not None and keys is not None  # enforced by Settings
         return HttpPointsIssuer(
             str(settings.points_url),
-            settings.points_secret,
+            keys,
             connect_timeout=min(2.0, settings.points_timeout_seconds),
             read_timeout=settings.points_timeout_seconds,
         )

@@ -14,6 +14,7 @@ from slamon.commands import (
     policy,
     roles,
     schema,
+    secret,
     send,
 )
 from slamon.commands.common import home_option
@@ -53,6 +54,7 @@ for _command in (
     schema.command,
     breaches.command,
     compensations.command,
+    secret.command,
 ):
     main.add_command(_command)
 main.add_command(dead_letters.command)

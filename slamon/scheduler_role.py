@@ -60,12 +60,13 @@ def build_loop(settings: Settings, runtime: Runtime) -> SchedulerLoop:
 
 def _publishers(settings: Settings, client: redis.Redis) -> list[Publisher]:
     publishers: list[Publisher] = [RedisStreamPublisher(client, settings.outbound_stream)]
+    keys = settings.webhook_keys
     if settings.webhook_urls:
-        assert settings.webhook_secret is not None  # enforced by Settings
+        assert keys is not None  # enforced by Settings
         publishers.append(
             WebhookPublisher(
                 [str(u) for u in settings.webhook_urls],
-                settings.webhook_secret,
+                keys,
                 timeout=settings.webhook_timeout_seconds,
             )
         )

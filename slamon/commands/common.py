@@ -1,39 +1,57 @@
 """Helpers shared by commands: settings with clean errors, the --home option, the instant
-parameter type, JSON output."""
+parameter type, JSON output, masked messages."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any, NoReturn
 
 import click
 from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
+from slamon import log_masking
 from slamon.models.event_fields import EARLIEST, LATEST
+from slamon.models.redaction import Redactor
 from slamon.settings import Settings, get_settings
+
+_redactor = Redactor()
+_FIELD = re.compile(r'field "([a-z_]+)"')
 
 
 def settings_or_exit() -> Settings:
-    """The validated settings, or exit 2 with one line per bad variable."""
+    """The validated settings, or exit 2 with one line naming each bad variable.
+
+    From here on, this process masks the configured secrets in everything it logs and in
+    every message :func:`fail` prints.
+    """
+    global _redactor
     try:
-        return get_settings()
+        settings = get_settings()
     except ValidationError as exc:
         lines = []
         for error in exc.errors():
-            name = (
-                "SLAMON_" + "_".join(str(p) for p in error["loc"]).upper()
-                if error["loc"]
-                else "settings"
-            )
-            lines.append(f"{name}: {error['msg']}")
+            # The first part of the location is the field; deeper parts may be a dict key
+            # (a token!), so they are never shown.
+            name = f"SLAMON_{str(error['loc'][0]).upper()}" if error["loc"] else "settings"
+            lines.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
         fail("invalid configuration: " + "; ".join(lines), code=2)
+    except SettingsError as exc:
+        # A value that should be JSON and is not; pydantic-settings names only the field.
+        found = _FIELD.search(str(exc))
+        name = f"SLAMON_{found.group(1).upper()}" if found else "a SLAMON_ variable"
+        fail(f"invalid configuration: {name}: not valid JSON", code=2)
+    _redactor = Redactor(settings.secrets())
+    log_masking.install(_redactor)
+    return settings
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    click.echo(f"slamon: {message}", err=True)
+    click.echo(f"slamon: {_redactor(message)}", err=True)
     raise SystemExit(code)
 
 

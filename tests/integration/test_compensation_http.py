@@ -12,6 +12,7 @@ from sqlalchemy import Engine, func, select
 
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Breach, Compensation, OutboxMessage
+from slamon.models.signing import SigningKeys, new_secret
 from slamon.scheduler.sweeper import sweep
 from slamon.worker.compensation import compensate
 from slamon.worker.points.http import HttpPointsIssuer
@@ -22,6 +23,7 @@ from tests.support.seed import seed_cases
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 CASES = 120
 WORKERS = 4
+SECRET = new_secret()
 
 
 def utcnow() -> datetime:
@@ -38,9 +40,10 @@ def test_every_compensation_is_issued_exactly_once(engine: Engine) -> None:
     for cid in ids:
         todo.put(cid)
     attempts: list[str] = []
-    with PointsServer(secret="s3cret", fail_ratio=0.5, hang_ratio=0.1, hang_seconds=0.6,
+    with PointsServer(secret=SECRET, fail_ratio=0.5, hang_ratio=0.1, hang_seconds=0.6,
                       seed=5) as server:
-        issuer = HttpPointsIssuer(server.url, "s3cret", connect_timeout=0.5, read_timeout=0.2)
+        issuer = HttpPointsIssuer(server.url, SigningKeys.parse(SECRET), connect_timeout=0.5,
+                                  read_timeout=0.2)
 
         def work() -> None:
             # A worker: what the Celery task does, minus the countdown (retried at once here).

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -14,10 +13,11 @@ from typing import Any
 import pytest
 import redis
 from sqlalchemy import Engine, insert, select
+from standardwebhooks.webhooks import Webhook
 
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import OutboxMessage
-from slamon.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, verify
+from slamon.models.signing import ID_HEADER, SigningKeys, new_secret
 from slamon.scheduler.outbox import relay_outbox
 from slamon.scheduler.publishers import MemoryPublisher, RedisStreamPublisher, WebhookPublisher
 from tests.support.runtime import DEFAULTS
@@ -141,8 +141,13 @@ def test_a_crashed_relay_leaves_its_rows_to_the_next_after_the_lease(engine: Eng
     assert relay_outbox(engine, [sink], after, BATCH, LEASE).published == 2
 
 
+HOOK_SECRET = new_secret()
+HOOK_TOKEN = "receiver-query-token-1234"
+
+
 class Receiver:
-    """A webhook receiver that checks signatures; fails the first ``failures`` calls."""
+    """A webhook receiver that verifies each delivery with the reference Standard Webhooks
+    library (as any receiver would); fails the first ``failures`` calls."""
 
     def __init__(self, secret: str, failures: int = 0) -> None:
         self.secret = secret
@@ -153,19 +158,20 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[tuple[Receiver, str]]:
-    state = Receiver("hook-secret", failures=1)
+    state = Receiver(HOOK_SECRET, failures=1)
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
-            verify(state.secret, body, timestamp=self.headers.get(TIMESTAMP_HEADER),
-                   signature=self.headers.get(SIGNATURE_HEADER), now=time.time())
+            # Raises on a bad signature: the call then fails and the test sees no delivery.
+            Webhook(state.secret).verify(body, dict(self.headers.items()))
             with state.lock:
                 failing = state.failures > 0
                 state.failures -= 1
                 if not failing:
                     state.received.append(
-                        {"id": self.headers["X-Slamon-Message-Id"], "body": json.loads(body)}
+                        {"id": self.headers[ID_HEADER], "body": json.loads(body),
+                         "path": self.path}
                     )
             self.send_response(503 if failing else 204)
             self.send_header("Content-Length", "0")
@@ -177,7 +183,7 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield state, f"http://127.0.0.1:{server.server_address[1]}/hooks/slamon"
+    yield state, f"http://127.0.0.1:{server.server_address[1]}/hooks/slamon?token={HOOK_TOKEN}"
     server.shutdown()
     server.server_close()
 
@@ -185,18 +191,21 @@ def receiver() -> Iterator[tuple[Receiver, str]]:
 def test_webhooks_are_signed_and_retried(engine: Engine, receiver: tuple[Receiver, str]) -> None:
     state, url = receiver
     write_outbox(engine, 2)
-    hooks = WebhookPublisher([url], "hook-secret", timeout=2.0)
+    hooks = WebhookPublisher([url], SigningKeys.parse(HOOK_SECRET), timeout=2.0)
     clock = Clock()
     first = relay_outbox(engine, [hooks], clock, BATCH, LEASE)
     assert (first.published, first.failed) == (1, 1)
     [waiting] = unpublished(engine)
     assert waiting.last_error is not None and "HTTP 503" in waiting.last_error
+    # The stored error names the receiver, never the token in its query string.
+    assert HOOK_TOKEN not in waiting.last_error and "token=***" in waiting.last_error
     clock.now += timedelta(seconds=2)
     assert relay_outbox(engine, [hooks], clock, BATCH, LEASE).published == 1
     hooks.close()
     assert sorted(r["id"] for r in state.received) == [
         "sla.breached:H0:response", "sla.breached:H1:response"
     ]
+    assert state.received[0]["path"].endswith(f"token={HOOK_TOKEN}")  # the URL is used whole
     envelope = state.received[0]["body"]
     assert set(envelope) == {"message_id", "topic", "case_id", "created_at", "payload"}
     assert envelope["message_id"] == state.received[0]["id"]

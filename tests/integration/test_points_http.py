@@ -12,13 +12,14 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 
-from slamon.models.signing import verify
+from slamon.models.signing import SigningKeys, new_secret, verify
 from slamon.worker.points.backoff import backoff_delay
 from slamon.worker.points.http import HttpPointsIssuer
 from slamon.worker.points.port import IssueRequest, RejectedIssueError, RetryableIssueError
 from tests.support.points_server import PointsServer
 
-SECRET = "test-shared-secret"
+SECRET = new_secret()
+KEYS = SigningKeys.parse(SECRET)
 # Client timeouts are short so the hang tests stay fast; the server hangs well past them.
 CONNECT_TIMEOUT = 0.2
 READ_TIMEOUT = 0.2
@@ -46,7 +47,8 @@ def issuer_for(
     url: str, secret: str = SECRET, clock: Callable[[], float] = time.time
 ) -> HttpPointsIssuer:
     return HttpPointsIssuer(
-        url, secret, connect_timeout=CONNECT_TIMEOUT, read_timeout=READ_TIMEOUT, clock=clock
+        url, SigningKeys.parse(secret), connect_timeout=CONNECT_TIMEOUT,
+        read_timeout=READ_TIMEOUT, clock=clock,
     )
 
 
@@ -131,14 +133,26 @@ def test_hang_times_out_as_retryable_and_the_retry_finds_it_already_paid() -> No
 
 def test_wrong_secret_is_refused_by_the_server(server: PointsServer) -> None:
     with (
-        issuer_for(server.url, secret="not-the-secret") as issuer,
+        issuer_for(server.url, secret=new_secret()) as issuer,
         pytest.raises(RejectedIssueError) as caught,
     ):
         issuer.issue(grant())
 
     assert "401" in caught.value.reason
-    assert "signature does not match" in caught.value.reason
+    assert "no signature matches" in caught.value.reason
     assert server.grants == {}
+
+
+def test_a_rotating_client_signs_with_both_secrets_and_either_server_accepts() -> None:
+    new = new_secret()
+    with (
+        PointsServer(secret=SECRET) as old_server,
+        PointsServer(secret=new) as new_server,
+        issuer_for(old_server.url, secret=f"{new} {SECRET}") as to_old,
+        issuer_for(new_server.url, secret=f"{new} {SECRET}") as to_new,
+    ):
+        assert to_old.issue(grant()).status == "issued"
+        assert to_new.issue(grant()).status == "issued"
 
 
 def test_stale_timestamp_is_refused_by_the_server(server: PointsServer) -> None:
@@ -201,7 +215,7 @@ def test_invalid_url_is_refused_at_construction() -> None:
     with pytest.raises(ValueError, match="http"):
         HttpPointsIssuer(
             "ftp://points.example/v1/grants",
-            SECRET,
+            KEYS,
             connect_timeout=CONNECT_TIMEOUT,
             read_timeout=READ_TIMEOUT,
         )
@@ -218,7 +232,7 @@ def mocked(
 
     return HttpPointsIssuer(
         "http://points.test/v1/grants",
-        SECRET,
+        KEYS,
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
         transport=httpx.MockTransport(answer),
@@ -272,7 +286,7 @@ def test_request_carries_idempotency_key_and_verifiable_signature() -> None:
 
     issuer = HttpPointsIssuer(
         "http://points.test/v1/grants",
-        SECRET,
+        KEYS,
         clock=lambda: 1_795_684_800.7,
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
@@ -282,14 +296,10 @@ def test_request_carries_idempotency_key_and_verifiable_signature() -> None:
 
     (request,) = seen
     assert request.headers["Idempotency-Key"] == "H20261126001:response"
-    assert request.headers["X-Slamon-Timestamp"] == "1795684800"
-    verify(
-        SECRET,
-        request.content,
-        timestamp=request.headers["X-Slamon-Timestamp"],
-        signature=request.headers["X-Slamon-Signature"],
-        now=1_795_684_800,
-    )
+    assert request.headers["webhook-timestamp"] == "1795684800"
+    # The idempotency key is the signed id: key and body are signed together.
+    assert verify(KEYS, request.content, request.headers, now=1_795_684_800) == (
+        "H20261126001:response")
     assert json.loads(request.content)["reason"] == grant().reason
 
 

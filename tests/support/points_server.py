@@ -4,7 +4,9 @@ It speaks the wire contract documented in ``worker/points/http.py`` and behaves 
 production service, so that tests of the HTTP adapter (and the exactly-once integration test)
 exercise real sockets, real timeouts and real signatures:
 
-* refuses a missing or wrong signature (401) and a malformed grant (400);
+* refuses a missing, stale or wrong Standard Webhooks signature (401; any of its ``whsec_``
+  secrets may match, as during a rotation), a signature of another idempotency key than the
+  one in the request (401), and a malformed grant (400);
 * dedupes by ``Idempotency-Key``: a repeat of the same grant answers 409 with the original
   reference; the same key with a different account, amount, case or kind answers 422;
 * refuses grants to ``frozen_accounts`` (403), a permanent refusal with a reason;
@@ -15,8 +17,9 @@ exercise real sockets, real timeouts and real signatures:
 
 Usage::
 
-    with PointsServer(secret="s3cret", fail_ratio=0.5, hang_ratio=0.1, seed=1) as srv:
-        issuer = HttpPointsIssuer(srv.url, "s3cret", connect_timeout=0.5, read_timeout=0.2)
+    with PointsServer(secret=SECRET, fail_ratio=0.5, hang_ratio=0.1, seed=1) as srv:
+        issuer = HttpPointsIssuer(srv.url, SigningKeys.parse(SECRET), connect_timeout=0.5,
+                                  read_timeout=0.2)
         ...
         assert len(srv.grants) == expected
 
@@ -36,7 +39,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any, Literal
 
-from slamon.models.signing import SIGNATURE_HEADER, TIMESTAMP_HEADER, SignatureError, verify
+from slamon.models.signing import SignatureError, SigningKeys, verify
 
 Fate = Literal["ok", "fail", "hang"]
 
@@ -68,7 +71,7 @@ class PointsServer:
     ) -> None:
         if not 0.0 <= fail_ratio + hang_ratio <= 1.0 or fail_ratio < 0 or hang_ratio < 0:
             raise ValueError("fail_ratio and hang_ratio must be >= 0 and sum to at most 1")
-        self.secret = secret
+        self.keys = SigningKeys.parse(secret)  # one whsec_ secret, or several (rotation)
         self.fail_ratio = fail_ratio
         self.hang_ratio = hang_ratio
         self.hang_seconds = hang_seconds
@@ -159,13 +162,9 @@ class PointsServer:
         with self._lock:
             self._calls += 1
         try:
-            verify(
-                self.secret,
-                body,
-                timestamp=headers.get(TIMESTAMP_HEADER.lower()),
-                signature=headers.get(SIGNATURE_HEADER.lower()),
-                now=time.time(),
-            )
+            signed_key = verify(self.keys, body, headers, now=time.time())
+            if headers.get("idempotency-key") != signed_key:
+                raise SignatureError("the signature is for another idempotency key")
             grant = _parse_grant(headers, body)
             if grant["account"] in self.frozen_accounts:
                 raise _Refusal(HTTPStatus.FORBIDDEN, f"account {grant['account']} is frozen")

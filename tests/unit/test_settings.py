@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from slamon.settings import NoBrokerError, Settings
+from slamon.models.signing import new_secret
+from slamon.settings import ALL_ROLES, Caller, NoBrokerError, Settings
 
 
 def test_defaults_are_embedded(tmp_path: Path) -> None:
@@ -23,7 +24,7 @@ def test_running_stack_is_found_through_the_home(tmp_path: Path) -> None:
     )
     settings = Settings(home=tmp_path)
     assert settings.broker == "redis://127.0.0.1:1/0"
-    assert settings.token_roles() == {"t" * 20: {"produce", "read"}}
+    assert settings.callers() == {"t" * 20: Caller("admin", ALL_ROLES)}
 
 
 def test_explicit_redis_url_wins(tmp_path: Path) -> None:
@@ -39,7 +40,7 @@ def test_environment_is_read_and_validated(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setenv("SLAMON_WORKER_CONCURRENCY", "3")
     settings = Settings()
     assert settings.worker_concurrency == 3
-    assert settings.token_roles()["r" * 16] == {"read"}
+    assert settings.callers()["r" * 16].roles == {"read"}
     monkeypatch.setenv("SLAMON_API_PORT", "99999")
     with pytest.raises(ValidationError, match="api_port"):
         Settings()
@@ -53,3 +54,93 @@ def test_http_points_adapter_needs_url_and_secret(tmp_path: Path) -> None:
 def test_role_token_values_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValidationError):
         Settings(home=tmp_path, api_tokens={"x" * 16: "admin"})
+
+
+def test_token_names_are_given_or_a_fingerprint_never_the_token(tmp_path: Path) -> None:
+    alice, bot = "a" * 20, "b" * 24
+    settings = Settings(home=tmp_path, api_tokens={
+        alice: {"role": "operate", "name": "alice"}, bot: "produce"})
+    callers = settings.callers()
+    assert callers[alice] == Caller("alice", frozenset({"operate"}))
+    assert callers[bot].name.startswith("produce-") and bot not in callers[bot].name
+    with pytest.raises(ValidationError):
+        Settings(home=tmp_path, api_tokens={alice: {"role": "operate", "name": "no spaces"}})
+
+
+@pytest.mark.parametrize("variable", ["SLAMON_API_TOKEN", "SLAMON_API_TOKENS"])
+def test_a_short_token_stops_the_process_naming_the_variable_not_the_token(
+    variable: str, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    value = "short-tok" if variable == "SLAMON_API_TOKEN" else json.dumps({"short-tok": "read"})
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLAMON_")}
+    env.update(SLAMON_HOME=str(tmp_path), **{variable: value})
+    for role in ("api", "worker", "scheduler"):
+        done = subprocess.run([sys.executable, "-m", "slamon", role], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1
+        assert lines[0].startswith(f"slamon: invalid configuration: {variable}:")
+        assert "16" in lines[0] and "short-tok" not in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("https://hooks.example/slamon", ["https://hooks.example/slamon"]),
+        ("https://a.example/x?token=1, https://b.example/y",
+         ["https://a.example/x?token=1", "https://b.example/y"]),
+        ('["https://a.example/x"]', ["https://a.example/x"]),
+        ("", []),
+    ],
+)
+def test_webhook_urls_take_what_people_write(
+    value: str, expected: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SLAMON_WEBHOOK_URLS", value)
+    monkeypatch.setenv("SLAMON_WEBHOOK_SECRET", new_secret())
+    assert [str(u) for u in Settings(home=tmp_path).webhook_urls] == expected
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"SLAMON_WEBHOOK_URLS": "not a url"}, "SLAMON_WEBHOOK_URLS: "),
+        ({"SLAMON_WEBHOOK_URLS": "[broken"}, "SLAMON_WEBHOOK_URLS: "),
+        ({"SLAMON_WEBHOOK_SECRET": "plain-secret"}, "SLAMON_WEBHOOK_SECRET: a secret must start"),
+        ({"SLAMON_API_TOKENS": "{not json"}, "SLAMON_API_TOKENS: not valid JSON"),
+        ({"SLAMON_PAYOUT_MAX_POINTS_PER_HOUR": "0"}, "SLAMON_PAYOUT_MAX_POINTS_PER_HOUR: "),
+    ],
+)
+def test_any_bad_value_is_one_line_naming_the_variable(
+    variables: dict[str, str], message: str, tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLAMON_")}
+    env.update({"SLAMON_HOME": str(tmp_path), "SLAMON_WEBHOOK_SECRET": new_secret(),
+                **variables})
+    done = subprocess.run([sys.executable, "-m", "slamon", "compensations"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and "plain-secret" not in done.stderr
+
+
+def test_every_configured_secret_is_listed_for_masking(tmp_path: Path) -> None:
+    hook = new_secret()
+    settings = Settings(
+        home=tmp_path, api_token="m" * 20, api_tokens={"r" * 16: "read"},
+        redis_url="redis://:redis-pass@r:6379/0",
+        database_url="postgresql+psycopg://slamon:db-pass@p/slamon",
+        webhook_urls=["https://hooks.example/x?token=hook-token"], webhook_secret=hook,
+        flower_basic_auth="ops:flower-pass",
+    )
+    assert set(settings.secrets()) >= {
+        "m" * 20, "r" * 16, "redis-pass", "db-pass", "hook-token", hook, "flower-pass"}

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from slamon import scheduler_role
 from slamon.bootstrap import build_runtime
 from slamon.models.events import MAX_CLOCK_SKEW
+from slamon.models.signing import new_secret
 from slamon.scheduler.outbox import RelayResult
 from slamon.scheduler.publishers import WebhookPublisher
 from slamon.settings import Settings
@@ -33,7 +34,7 @@ def test_webhooks_without_a_secret_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValidationError, match="SLAMON_WEBHOOK_SECRET"):
         Settings(home=tmp_path, webhook_urls=["https://hooks.example/slamon"])
     signed = Settings(home=tmp_path, webhook_urls=["https://hooks.example/slamon"],
-                      webhook_secret="s3cret")
+                      webhook_secret=new_secret())
     assert [str(u) for u in signed.webhook_urls] == ["https://hooks.example/slamon"]
 
 
@@ -71,7 +72,7 @@ def test_the_scheduler_loop_gets_its_timings_from_the_settings(
 ) -> None:
     settings = Settings(
         home=tmp_path, redis_url="redis://127.0.0.1:1/0", sweep_batch=17,
-        webhook_urls=["https://hooks.example/slamon"], webhook_secret="s3cret", **TIMINGS,
+        webhook_urls=["https://hooks.example/slamon"], webhook_secret=new_secret(), **TIMINGS,
     )
     relayed: list[tuple[Any, ...]] = []
 

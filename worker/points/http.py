@@ -6,8 +6,9 @@ working example):
     POST <url>
     Content-Type: application/json
     Idempotency-Key: <case_id:kind>
-    X-Slamon-Timestamp: <Unix seconds>
-    X-Slamon-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body bytes>")>
+    webhook-id: <case_id:kind>              (the same key: it is signed with the body)
+    webhook-timestamp: <Unix seconds>
+    webhook-signature: v1,<base64 HMAC-SHA256(key, "<key>.<timestamp>.<body bytes>")> [v1,…]
 
     {"account": "tb_buyer_1", "points": 5000, "idempotency_key": "H1:response",
      "reason": "...", "case_id": "H1", "kind": "response"}
@@ -20,6 +21,12 @@ Responses, mapped to the port's outcomes:
     timeouts, network errors → RetryableIssueError (the points may or may not have been paid;
                                the retry's idempotency key makes that safe)
     any other status         → RejectedIssueError with the body's ``reason``
+
+The signature is the Standard Webhooks scheme (:mod:`slamon.models.signing`), with the
+grant's idempotency key as the message id: a captured request cannot be sent again later nor
+under another key, and a points service can verify it with any Standard Webhooks library.
+Several ``whsec_`` secrets sign every call with each, so the service can rotate its secret.
+Error texts never quote the service's URL whole (it may carry credentials).
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from slamon.models.signing import signature_headers
+from slamon.models.redaction import Redactor, mask_url
+from slamon.models.signing import SigningKeys, signature_headers
 from slamon.worker.points.port import (
     IssueRequest,
     IssueResult,
@@ -59,7 +67,7 @@ class HttpPointsIssuer:
     def __init__(
         self,
         url: str,
-        secret: str | bytes,
+        keys: SigningKeys,
         *,
         connect_timeout: float,
         read_timeout: float,
@@ -68,11 +76,12 @@ class HttpPointsIssuer:
     ) -> None:
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError(f"points service URL must be http(s)://host/path, got {url!r}")
-        if not secret:
-            raise ValueError("points service secret is empty; set the shared signing secret")
+            raise ValueError(
+                f"points service URL must be http(s)://host/path, got {mask_url(url)!r}"
+            )
         self.url = url
-        self._secret = secret
+        self._keys = keys
+        self._redact = Redactor([url])
         self._clock = clock
         self._transport = transport
         # write/pool get the connect budget: a request body is tiny, and waiting for a free
@@ -89,7 +98,7 @@ class HttpPointsIssuer:
         headers = {
             "Content-Type": "application/json",
             IDEMPOTENCY_HEADER: request.idempotency_key,
-            **signature_headers(self._secret, body, self._clock()),
+            **signature_headers(self._keys, request.idempotency_key, body, self._clock()),
         }
         try:
             response = self._http().post(self.url, content=body, headers=headers)
@@ -99,9 +108,9 @@ class HttpPointsIssuer:
             ) from exc
         except httpx.HTTPError as exc:
             raise RetryableIssueError(
-                f"points service unreachable: {type(exc).__name__}: {exc}"
+                f"points service unreachable: {type(exc).__name__}: {self._redact(str(exc))}"
             ) from exc
-        return _interpret(response)
+        return _interpret(response, self._redact)
 
     def _http(self) -> httpx.Client:
         with self._lock:
@@ -146,18 +155,20 @@ def _encode(request: IssueRequest) -> bytes:
     return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _interpret(response: httpx.Response) -> IssueResult:
+def _interpret(response: httpx.Response, redact: Callable[[str], str]) -> IssueResult:
     status = response.status_code
     if 200 <= status < 300:
         return IssueResult("issued", _field(response, "reference"))
     if status == 409:
         return IssueResult("already_issued", _field(response, "reference"))
+    # The reason is stored (compensations.last_error) and shown: a service that echoes our
+    # request or its own URL must not put a secret there.
+    reason = redact(_reason(response))
     if status == 429 or status >= 500:
         raise RetryableIssueError(
-            f"points service answered {status}: {_reason(response)}",
-            retry_after=_retry_after(response),
+            f"points service answered {status}: {reason}", retry_after=_retry_after(response)
         )
-    raise RejectedIssueError(f"points service refused the grant ({status}): {_reason(response)}")
+    raise RejectedIssueError(f"points service refused the grant ({status}): {reason}")
 
 
 def _json_object(response: httpx.Response) -> dict[str, object]:
