@@ -128,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise HTTPException(404, detail={"error": f"no case {case_id!r}"})
         return view
 
-    app.include_router(ops_router(engine, require))
+    app.include_router(ops_router(engine, require, settings.payout_limits))
 
     broker = BrokerProbe(lambda: settings.broker)
     kinds = sorted({kind for policy in policies for kind in policy.metrics})

@@ -11,6 +11,8 @@ monotonic); gauges are the state now. ``deploy/prometheus/alerts.yml`` builds on
 - ``slamon_dead_letters_total``: dead letters growing, by cause;
 - ``slamon_compensation_outcomes_total{state="failed"}``, ``slamon_compensations{status=
   "review"}``, ``slamon_oldest_pending_compensation_age_seconds``: payouts failing or held;
+- ``slamon_payout_guard_tripped`` == 1, ``slamon_compensations{status="held"}`` > 0: the
+  payout guard stopped automatic payment; a person must release or cancel;
 - ``slamon_oldest_unpublished_outbox_age_seconds``: the outbox relay is stuck;
 - ``slamon_workers`` == 0, ``slamon_queue_depth``: no worker consumes the queues.
 """
@@ -83,7 +85,9 @@ class DatabaseCollector(Collector):
             ("slamon_breaches",
              "Breaches by status (open counts as a 违背承诺 violation; settled was paid).",
              Breach.status, "status", summary.BREACH_STATUSES),
-            ("slamon_compensations", "Compensations by status (review: held for an operator).",
+            ("slamon_compensations",
+             "Compensations by status (held: stopped by the payout guard for a person; "
+             "review: paid, then contested).",
              Compensation.status, "status", summary.COMPENSATION_STATUSES),
         ):
             yield _labelled(GaugeMetricFamily(name, doc, labels=[label]),
@@ -95,6 +99,11 @@ class DatabaseCollector(Collector):
                 labels=["status"],
             ),
             {s: t.points for s, t in summary.compensation_totals(conn).items()},
+        )
+        yield GaugeMetricFamily(
+            "slamon_payout_guard_tripped",
+            "1 while the payout guard is tripped: every compensation is held for a person.",
+            value=1 if summary.payout_guard(conn, UTC)["tripped"] else 0,
         )
         yield _labelled(
             GaugeMetricFamily(

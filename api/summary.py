@@ -33,15 +33,18 @@ from sqlalchemy import Connection, func, select
 
 from slamon.models.db.tables import (
     DEADLINE_PENDING,
+    GUARD_ROW,
     Breach,
     Case,
     Compensation,
     DeadLetter,
     Deadline,
     OutboxMessage,
+    PayoutGuard,
 )
 from slamon.models.db.views import iso
 from slamon.models.states import (
+    PAID_COMPENSATIONS,
     BreachStatus,
     CaseStatus,
     CompensationStatus,
@@ -205,6 +208,28 @@ def compensation_totals(conn: Connection) -> dict[str, PointsTotal]:
     return totals
 
 
+def points_paid(totals: dict[str, PointsTotal]) -> PointsTotal:
+    """What the points port paid: every compensation it paid, whatever happened after (a
+    contest put it in review, a review found it paid in error): the ledger's figure."""
+    paid = [totals[status] for status in PAID_COMPENSATIONS if status in totals]
+    return PointsTotal(sum(t.count for t in paid), sum(t.points for t in paid))
+
+
+def payout_guard(conn: Connection, zone: tzinfo) -> dict[str, Any]:
+    """Whether the payout guard tripped (when, which limit, why); its one row, by key."""
+    row = conn.execute(
+        select(PayoutGuard.tripped_at, PayoutGuard.tripped_limit, PayoutGuard.tripped_reason)
+        .where(PayoutGuard.id == GUARD_ROW)
+    ).first()
+    tripped_at = row.tripped_at if row is not None else None
+    return {
+        "tripped": tripped_at is not None,
+        "tripped_at": iso(tripped_at, zone),
+        "tripped_limit": row.tripped_limit if row is not None else None,
+        "tripped_reason": row.tripped_reason if row is not None else None,
+    }
+
+
 def dead_letters(conn: Connection) -> dict[str, int]:
     total, unreplayed = conn.execute(
         select(
@@ -273,6 +298,9 @@ def build_summary(
 ) -> dict[str, Any]:
     """The JSON the dashboard renders; instants are ISO-8601 in ``zone``."""
     lag = fire_lag(conn, now)
+    totals = compensation_totals(conn)
+    paid = points_paid(totals)
+    held = totals[CompensationStatus.HELD]
     return {
         "generated_at": iso(now, zone),
         "zone": str(zone),
@@ -285,8 +313,12 @@ def build_summary(
         },
         "breaches": counts_by(conn, Breach.status, BREACH_STATUSES),
         "compensations": {
-            status: {"count": t.count, "points": t.points}
-            for status, t in compensation_totals(conn).items()
+            status: {"count": t.count, "points": t.points} for status, t in totals.items()
+        },
+        "points_paid": {"count": paid.count, "points": paid.points},
+        "payout_guard": {
+            **payout_guard(conn, zone),
+            "held": {"count": held.count, "points": held.points},
         },
         "dead_letters": dead_letters(conn),
         "outbox": {

@@ -172,6 +172,9 @@ class Roles:
             SLAMON_DATABASE_URL=self.database_url,
             SLAMON_REDIS_URL=self.broker_url,
             SLAMON_LOG_LEVEL=self.loglevel,
+            # Far more than a real hour allows: the guard decides, and never holds.
+            SLAMON_PAYOUT_MAX_POINTS_PER_HOUR=str(10**15),
+            SLAMON_PAYOUT_MAX_PENALTIES_PER_ACCOUNT_PER_DAY=str(10**9),
             PYTHONUNBUFFERED="1",
             **extra,
         )

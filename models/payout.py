@@ -54,11 +54,11 @@ class PolicyPayout(BaseModel):
 
 @dataclass(frozen=True)
 class PayoutLimits:
-    """The limits in force (defaults: SLAMON_PAYOUT_MAX_* in the settings)."""
+    """The limits in force (SLAMON_PAYOUT_MAX_* in the settings, where the defaults live)."""
 
-    points_per_hour: int = 2_000_000
-    penalties_per_account_per_day: int = 5
-    points_per_compensation: int = 100_000
+    points_per_hour: int
+    penalties_per_account_per_day: int
+    points_per_compensation: int
 
     def for_policy(self, payout: PolicyPayout | None) -> PayoutLimits:
         """These limits with a policy's own per-compensation and per-account ones in place."""

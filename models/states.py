@@ -56,8 +56,17 @@ class CompensationStatus(StrEnum):
     PENDING = "pending"  # to be paid (or being retried)
     ISSUED = "issued"  # the points service paid it
     FAILED = "failed"  # refused for good; an operator may retry it
-    CANCELLED = "cancelled"  # not owed after all (contested before it was paid)
+    CANCELLED = "cancelled"  # not owed after all (contested before it was paid, or by hand)
     REVIEW = "review"  # paid, but its breach was contested: a person must look
+    HELD = "held"  # over a payout-guard limit: not paid until a person releases it
+    PAID_IN_ERROR = "paid_in_error"  # paid, and a person's review found it was not owed
+
+
+# The compensations whose points the points port paid, whatever happened after: every
+# "points paid" figure (dashboard, /metrics, reports) sums exactly these.
+PAID_COMPENSATIONS = frozenset(
+    {CompensationStatus.ISSUED, CompensationStatus.REVIEW, CompensationStatus.PAID_IN_ERROR}
+)
 
 
 class InboxOutcome(StrEnum):
@@ -160,7 +169,8 @@ BREACH = _lifecycle(
     {
         _B.OPEN: {_B.SETTLED, _B.CONTESTED},
         _B.SETTLED: {_B.CONTESTED},
-        _B.CONTESTED: set(),
+        # A review found the payment stands although the breach was contested.
+        _B.CONTESTED: {_B.SETTLED},
     },
 )
 
@@ -169,14 +179,18 @@ COMPENSATION = _lifecycle(
     "compensation",
     CompensationStatus,
     {
-        _P.PENDING: {_P.ISSUED, _P.FAILED, _P.CANCELLED},
+        _P.PENDING: {_P.ISSUED, _P.FAILED, _P.CANCELLED, _P.HELD},
         # An operator's retry; contested; or paid after all (a refusal followed by a payment:
         # an operator's retry racing a late reply still means the consumer was paid).
         _P.FAILED: {_P.PENDING, _P.CANCELLED, _P.ISSUED},
         _P.ISSUED: {_P.REVIEW},  # contested after it was paid
         # A payment that lands after the compensation was cancelled is flagged, not hidden.
         _P.CANCELLED: {_P.REVIEW},
-        _P.REVIEW: set(),
+        # A person's review: the payment stands (issued again), or it was not owed.
+        _P.REVIEW: {_P.ISSUED, _P.PAID_IN_ERROR},
+        # Released by an operator (then paid), cancelled by one, or contested while held.
+        _P.HELD: {_P.PENDING, _P.CANCELLED},
+        _P.PAID_IN_ERROR: set(),
     },
 )
 

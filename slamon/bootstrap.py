@@ -10,6 +10,7 @@ from slamon.models.policy.policy import PolicySet, load_policies
 from slamon.settings import Settings
 from slamon.worker import runtime as runtime_mod
 from slamon.worker.app import app as celery_app
+from slamon.worker.payout_guard import GuardLimits
 from slamon.worker.points.port import PointsIssuer
 from slamon.worker.runtime import Runtime
 
@@ -28,11 +29,16 @@ def policies_for(settings: Settings) -> PolicySet:
 
 def build_runtime(settings: Settings) -> Runtime:
     """The runtime the tasks and the scheduler use, installed for this process."""
+    policies = policies_for(settings)
     runtime = Runtime(
         database_url=settings.database,
-        policies=policies_for(settings),
+        policies=policies,
         max_clock_skew=settings.max_clock_skew,
         redispatch_after=settings.redispatch_after,
+        payout_limits=GuardLimits(
+            settings.payout_limits,
+            tuple((p.id, p.payout) for p in policies if p.payout is not None),
+        ),
         issuer_factory=lambda engine: points_issuer(settings, engine),
     )
     return runtime_mod.install(runtime)

@@ -5,12 +5,14 @@ from __future__ import annotations
 import click
 
 from slamon.commands import (
+    audit,
     breaches,
     calendar,
     case,
     compensations,
     dead_letters,
     deadline,
+    guard,
     policy,
     roles,
     schema,
@@ -54,6 +56,8 @@ for _command in (
     schema.command,
     breaches.command,
     compensations.command,
+    guard.command,
+    audit.command,
     secret.command,
 ):
     main.add_command(_command)

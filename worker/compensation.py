@@ -1,7 +1,9 @@
 """The compensation service: pay breaches' penalties in Tmall points, exactly once.
 
 A compensation row is created pending by the sweeper, in the breach's transaction. This
-service pays it through the points port and records the outcome:
+service asks the payout guard first (:mod:`slamon.worker.payout_guard`, in the transaction
+that claims the payments: over a limit it is ``held`` for a person, never paid), pays the
+rest through the points port and records the outcome:
 
 * paid (``issued`` or ``already_issued``, i.e. HTTP 2xx or 409) → ``issued``; the breach
   becomes ``settled`` (no longer a 违背承诺 violation); outbox ``compensation.issued``;
@@ -28,12 +30,17 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, bindparam, literal_column, select, update
 
-from slamon.models.announcements import outbox_row
-from slamon.models.db.engine import read_only
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import Breach, Compensation, OutboxMessage
 from slamon.models.db.upsert import insert_new
 from slamon.models.states import BREACH, COMPENSATION, BreachStatus, CompensationStatus
+from slamon.worker.payout_guard import (
+    Candidate,
+    GuardLimits,
+    compensation_message,
+    decide_payments,
+    lock_guard,
+)
 from slamon.worker.points.backoff import backoff_delay
 from slamon.worker.points.port import (
     IssueRequest,
@@ -50,7 +57,7 @@ log = logging.getLogger("slamon.compensation")
 # timeout and runs twice; a compensation that needs longer is picked up again by the scheduler.
 MAX_RETRY_DELAY = 300.0
 
-Status = Literal["issued", "retry", "failed", "review", "skipped", "missing"]
+Status = Literal["issued", "retry", "failed", "review", "held", "skipped", "missing"]
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,12 @@ class _Owed:
     status: CompensationStatus
     attempts: int
     due_at: datetime
+    policy_id: str
+    approved_at: datetime | None
+
+    def candidate(self) -> Candidate:
+        return Candidate(self.id, self.case_id, self.kind, self.account, self.points,
+                         self.idempotency_key, self.policy_id, self.approved_at)
 
 
 # Every payment runs these; built once, they are found in SQLAlchemy's compiled cache instead
@@ -97,7 +110,8 @@ _LOAD = (
     select(
         Compensation.id, Compensation.breach_id, Compensation.case_id, Compensation.kind,
         Compensation.account, Compensation.points, Compensation.idempotency_key,
-        Compensation.status, Compensation.attempts, Breach.due_at,
+        Compensation.status, Compensation.attempts, Breach.due_at, Breach.policy_id,
+        Compensation.approved_at,
     )
     .join(Breach, Breach.id == Compensation.breach_id)
     .where(Compensation.id.in_(bindparam("ids", expanding=True)))
@@ -109,7 +123,9 @@ _LOCK = (
 )
 # "failed" too: an earlier refusal followed by a payment (an operator's retry racing a late
 # reply) still means the consumer was paid.
-_PAYABLE = COMPENSATION.sources(CompensationStatus.ISSUED)
+_PAYABLE = COMPENSATION.only_from(
+    (CompensationStatus.PENDING, CompensationStatus.FAILED), CompensationStatus.ISSUED
+)
 _MARK_ISSUED = (
     update(Compensation)
     .where(
@@ -139,9 +155,10 @@ def compensate(
     compensation_id: int,
     clock: Callable[[], datetime],
     redispatch_after: timedelta,
+    limits: GuardLimits,
 ) -> CompensationOutcome:
     """Make one attempt at paying compensation ``compensation_id`` (see :func:`compensate_many`)."""
-    return compensate_many(engine, issuer, [compensation_id], clock, redispatch_after)[0]
+    return compensate_many(engine, issuer, [compensation_id], clock, redispatch_after, limits)[0]
 
 
 def compensate_many(
@@ -150,14 +167,16 @@ def compensate_many(
     compensation_ids: Sequence[int],
     clock: Callable[[], datetime],
     redispatch_after: timedelta,
+    limits: GuardLimits,
 ) -> list[CompensationOutcome]:
     """Make one attempt at paying each compensation; one outcome per id, in order. One that
     waits for a retry is dispatched again by the scheduler ``redispatch_after`` past its
     retry's countdown, if that retry is lost too.
 
-    1. Load them in one read; an unknown id → ``missing``; anything but ``pending`` (issued,
-       failed, cancelled) → ``skipped``.
-    2. Ask the points port to pay each pending one, outside any transaction (all at once
+    1. Claim them in one transaction under the payout guard's lock: load them (an unknown id
+       → ``missing``; anything but ``pending`` → ``skipped``) and let the guard decide each
+       pending one against ``limits``; one over a limit becomes ``held`` (→ ``held``).
+    2. Ask the points port to pay each approved one, outside any transaction (all at once
        when the adapter can: the ledger then commits the chunk once).
     3. Record the payments in one transaction under the cases' locks (the ones ingest takes
        before it contests a breach): mark ``issued`` those still payable, settle their
@@ -168,21 +187,29 @@ def compensate_many(
     outcome: this runs for every payment, and per-object bookkeeping or per-row commits would
     cost more than the points call to the local ledger itself.
     """
-    with read_only(engine).begin() as conn:  # a read: no write lock on SQLite
-        rows = conn.execute(_LOAD, {"ids": list(compensation_ids)}).all()
-    loaded = {row.id: _Owed(**row._asdict()) for row in rows}
     outcomes: dict[int, CompensationOutcome] = {}
     payable: list[_Owed] = []
-    for compensation_id in dict.fromkeys(compensation_ids):
-        owed = loaded.get(compensation_id)
-        if owed is None:
-            outcomes[compensation_id] = CompensationOutcome(
-                compensation_id, "missing", "no such compensation")
-        elif owed.status != CompensationStatus.PENDING:
-            outcomes[compensation_id] = CompensationOutcome(
-                compensation_id, "skipped", f"already {owed.status}")
-        else:
-            payable.append(owed)
+    with engine.begin() as conn:
+        trip = lock_guard(conn)  # first: what is loaded next reflects every earlier decision
+        rows = conn.execute(_LOAD, {"ids": list(compensation_ids)}).all()
+        loaded = {row.id: _Owed(**row._asdict()) for row in rows}
+        for compensation_id in dict.fromkeys(compensation_ids):
+            owed = loaded.get(compensation_id)
+            if owed is None:
+                outcomes[compensation_id] = CompensationOutcome(
+                    compensation_id, "missing", "no such compensation")
+            elif owed.status != CompensationStatus.PENDING:
+                outcomes[compensation_id] = CompensationOutcome(
+                    compensation_id, "skipped", f"already {owed.status}")
+            else:
+                payable.append(owed)
+        if payable:
+            decisions = decide_payments(
+                conn, trip, [o.candidate() for o in payable], limits, clock())
+            for compensation_id, hold in decisions.held.items():
+                outcomes[compensation_id] = CompensationOutcome(
+                    compensation_id, "held", hold.reason)
+            payable = [o for o in payable if o.id not in decisions.held]
     paid: list[tuple[_Owed, IssueResult]] = []
     for owed, result in zip(payable, _pay(issuer, [_request(o) for o in payable]), strict=True):
         if isinstance(result, IssueResult):
@@ -342,18 +369,7 @@ def _conditional_update(
 def _message(
     owed: _Owed, topic: str, now: datetime, suffix: str = "", **fields: Any
 ) -> dict[str, Any]:
-    return outbox_row(
-        topic,
-        f"{owed.idempotency_key}{suffix}",
-        owed.case_id,
-        now,
-        kind=owed.kind,
-        compensation_id=owed.id,
-        account=owed.account,
-        points=owed.points,
-        idempotency_key=owed.idempotency_key,
-        **fields,
-    )
+    return compensation_message(owed.candidate(), topic, now, suffix, **fields)
 
 
 def _announce(conn: Connection, messages: list[dict[str, Any]]) -> None:

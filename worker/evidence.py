@@ -47,7 +47,7 @@ from slamon.models.states import (
 log = logging.getLogger("slamon.evidence")
 
 _P = CompensationStatus
-_UNPAID = COMPENSATION.only_from((_P.PENDING, _P.FAILED), _P.CANCELLED)
+_UNPAID = COMPENSATION.only_from((_P.PENDING, _P.FAILED, _P.HELD), _P.CANCELLED)
 
 
 def apply_effect(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from slamon.models.db.engine import engine_for
+from slamon.worker.payout_guard import GuardLimits
 
 if TYPE_CHECKING:
     from slamon.models.policy.policy import PolicySet
@@ -36,6 +37,8 @@ class Runtime:
     policies: PolicySet
     max_clock_skew: timedelta
     redispatch_after: timedelta
+    # The payout guard's limits (SLAMON_PAYOUT_MAX_* and the policies' own).
+    payout_limits: GuardLimits
     clock: Callable[[], datetime] = utcnow
     issuer_factory: Callable[[Engine], PointsIssuer] | None = None
     # The issuer each process built, by pid (see issuer()).

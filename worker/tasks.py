@@ -53,7 +53,8 @@ def compensate_task(self: Task, compensation_id: int) -> None:
     points port is idempotent, so paying again is safe."""
     rt = runtime.current()
     outcome = compensation.compensate(
-        rt.engine, rt.issuer(), int(compensation_id), rt.now, rt.redispatch_after
+        rt.engine, rt.issuer(), int(compensation_id), rt.now, rt.redispatch_after,
+        rt.payout_limits,
     )
     if outcome.retry_in is not None:
         raise self.retry(countdown=outcome.retry_in)
@@ -68,7 +69,7 @@ def compensate_batch_task(compensation_ids: list[int]) -> None:
     rt = runtime.current()
     outcomes = compensation.compensate_many(
         rt.engine, rt.issuer(), [int(i) for i in compensation_ids], rt.now,
-        rt.redispatch_after,
+        rt.redispatch_after, rt.payout_limits,
     )
     for outcome in outcomes:
         if outcome.retry_in is None:

@@ -16,6 +16,7 @@
     compensations: {
       pending: "Pending 待发放", issued: "Issued 已发放", failed: "Failed 发放失败",
       cancelled: "Cancelled 已取消", review: "Review 待复核",
+      held: "Held by the guard 已暂扣", paid_in_error: "Paid in error 误发",
     },
     kinds: { response: "response 响应", resolution: "resolution 解决" },
   };
@@ -117,6 +118,7 @@
     byId("updated").textContent = "updated " + s.generated_at.slice(0, 10) + " "
       + s.generated_at.slice(11, 19);
     const comp = s.compensations;
+    const guard = s.payout_guard;
     const lag = s.breach_fire_lag;
     fill({
       violations: numbers.format(s.breaches.open || 0),
@@ -127,8 +129,10 @@
       lag_p50: duration(lag.p50_seconds),
       lag_p99: duration(lag.p99_seconds),
       lag_n: numbers.format(lag.breaches),
-      points_issued: numbers.format(comp.issued ? comp.issued.points : 0),
+      points_paid: numbers.format(s.points_paid.points),
       points_pending: numbers.format(comp.pending ? comp.pending.points : 0),
+      points_held: numbers.format(guard.held.points),
+      guard_state: guard.tripped ? "TRIPPED 已熔断" : "armed 正常",
       points_failed: numbers.format(comp.failed ? comp.failed.points : 0),
       dead_letters: numbers.format(s.dead_letters.unreplayed),
       outbox_backlog: numbers.format(s.outbox.backlog),
@@ -137,7 +141,9 @@
     tone("t-violations", (s.breaches.open || 0) > 0 ? "bad" : "ok");
     tone("t-overdue", s.deadlines.overdue > 0 ? "bad" : "ok");
     tone("t-pending", s.deadlines.at_risk > 0 ? "warn" : "ok");
-    tone("t-points", comp.failed && comp.failed.count > 0 ? "warn" : "ok");
+    // Held money waits for a person; a tripped guard holds everything: both need one now.
+    tone("t-points", guard.tripped || guard.held.count > 0 ? "bad"
+      : comp.failed && comp.failed.count > 0 ? "warn" : "ok");
     // A backlog of a few messages is the relay's normal batch; a minute-old one is stuck.
     const stuck = (s.outbox.oldest_age_seconds || 0) > 60;
     tone("t-plumbing", s.dead_letters.unreplayed > 0 || stuck ? "warn" : "ok");

@@ -10,11 +10,13 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from slamon.models.db.tables import Breach, Compensation
+from slamon.models.db.tables import GUARD_ROW, Breach, Compensation, OperatorAction, PayoutGuard
 from slamon.models.db.views import UTC_ZONE, iso
+from slamon.models.payout import HOUR
+from slamon.models.states import CompensationStatus
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 10_000
@@ -95,7 +97,65 @@ def compensation_view(comp: Compensation, zone: tzinfo = UTC_ZONE) -> dict[str, 
         "created_at": iso(comp.created_at, zone),
         "next_attempt_at": iso(comp.next_attempt_at, zone),
         "issued_at": iso(comp.issued_at, zone),
+        "approved_at": iso(comp.approved_at, zone),
+        "released_by": comp.released_by,
+        "held_at": iso(comp.held_at, zone),
+        "hold_limit": comp.hold_limit,
+        "hold_reason": comp.hold_reason,
     }
+
+
+def payout_guard_view(session: Session, now: datetime, zone: tzinfo = UTC_ZONE) -> dict[str, Any]:
+    """The payout guard as operators see it: tripped or not (why, since when), what it holds,
+    and the points it let through automatically in the last hour."""
+    guard = session.get(PayoutGuard, GUARD_ROW)
+    held_count, held_points = session.execute(
+        select(func.count(), func.coalesce(func.sum(Compensation.points), 0)).where(
+            Compensation.status == CompensationStatus.HELD
+        )
+    ).one()
+    last_hour = session.scalar(
+        select(func.coalesce(func.sum(Compensation.points), 0)).where(
+            Compensation.approved_at > now - HOUR, Compensation.released_by.is_(None)
+        )
+    )
+    tripped = guard is not None and guard.tripped_at is not None
+    return {
+        "tripped": tripped,
+        "tripped_at": iso(guard.tripped_at, zone) if guard else None,
+        "tripped_limit": guard.tripped_limit if guard else None,
+        "tripped_reason": guard.tripped_reason if guard else None,
+        "reset_at": iso(guard.reset_at, zone) if guard else None,
+        "reset_by": guard.reset_by if guard else None,
+        "held": {"count": int(held_count), "points": int(held_points)},
+        "points_approved_last_hour": int(last_hour or 0),
+    }
+
+
+def operator_actions_view(
+    session: Session,
+    *,
+    compensation_id: int | None = None,
+    limit: int = DEFAULT_LIMIT,
+    zone: tzinfo = UTC_ZONE,
+) -> list[dict[str, Any]]:
+    """The audit trail, newest first (of one compensation, if given)."""
+    query = select(OperatorAction).order_by(OperatorAction.id.desc()).limit(_bounded(limit))
+    if compensation_id is not None:
+        query = query.where(OperatorAction.compensation_id == compensation_id)
+    return [
+        {
+            "id": row.id,
+            "at": iso(row.at, zone),
+            "actor": row.actor,
+            "action": row.action,
+            "compensation_id": row.compensation_id,
+            "from_status": row.from_status,
+            "to_status": row.to_status,
+            "note": row.note,
+        }
+        for row in session.scalars(query)
+    ]
 
 
 def _bounded(limit: int) -> int:

@@ -32,6 +32,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from slamon.models.audit import Action
 from slamon.models.db.types import StatusType, UTCDateTime
 from slamon.models.states import (
     BreachStatus,
@@ -224,6 +225,9 @@ class Compensation(Base):
         UniqueConstraint("idempotency_key"),
         UniqueConstraint("breach_id"),
         Index(None, "status", "next_attempt_at"),
+        # The payout guard's windows: points approved in the last hour, penalties per account.
+        Index(None, "approved_at"),
+        Index(None, "account", "approved_at"),
         allowed("status", CompensationStatus),
     )
 
@@ -243,6 +247,14 @@ class Compensation(Base):
     created_at: Mapped[datetime]
     next_attempt_at: Mapped[datetime | None]
     issued_at: Mapped[datetime | None]
+    # The payout guard (slamon.worker.payout_guard): when it let this one be paid (it counts
+    # in the guard's windows from then on, unless an operator released it: ``released_by``),
+    # or when and why it held it (``hold_limit``: a slamon.models.payout.Limit).
+    approved_at: Mapped[datetime | None]
+    released_by: Mapped[str | None] = mapped_column(String(ID))
+    held_at: Mapped[datetime | None]
+    hold_limit: Mapped[str | None] = mapped_column(String(32))
+    hold_reason: Mapped[str | None] = mapped_column(Text)
 
 
 COMPENSATION_PENDING = Compensation.status == literal_column(f"'{CompensationStatus.PENDING}'")
@@ -275,6 +287,42 @@ class OutboxMessage(Base):
     def state(self) -> OutboxState:
         """Derived, not stored: a row is published once ``published_at`` is set."""
         return OutboxState.UNPUBLISHED if self.published_at is None else OutboxState.PUBLISHED
+
+
+class PayoutGuard(Base):
+    """The payout guard's one row (id 1): its trip, and the lock every payment decision takes.
+
+    Workers deciding whether to pay lock this row (``FOR UPDATE``) before they read what was
+    paid in the guard's windows, so two of them cannot both see room for the last payment.
+    """
+
+    __tablename__ = "payout_guard"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    tripped_at: Mapped[datetime | None]
+    tripped_limit: Mapped[str | None] = mapped_column(String(32))
+    tripped_reason: Mapped[str | None] = mapped_column(Text)
+    reset_at: Mapped[datetime | None]
+    reset_by: Mapped[str | None] = mapped_column(String(ID))
+
+
+GUARD_ROW = 1
+
+
+class OperatorAction(Base):
+    """The audit trail: one row per thing an operator did by hand (slamon.models.audit)."""
+
+    __tablename__ = "operator_actions"
+    __table_args__ = (Index(None, "compensation_id"), allowed("action", Action))
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(ID))  # a token's name or cli:<user>, never a token
+    action: Mapped[Action] = mapped_column(StatusType(Action))
+    compensation_id: Mapped[int | None] = mapped_column(Id)
+    from_status: Mapped[str | None] = mapped_column(String(32))
+    to_status: Mapped[str | None] = mapped_column(String(32))
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 class LedgerEntry(Base):

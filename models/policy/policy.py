@@ -33,6 +33,7 @@ from pydantic import (
 
 from slamon.models.calendar.spec import CalendarSpec
 from slamon.models.case_state import DeadlineKind
+from slamon.models.payout import PolicyPayout
 from slamon.models.policy.eligibility import Eligibility
 from slamon.models.policy.errors import (
     NoPolicyInForceError,
@@ -108,6 +109,9 @@ class Policy(BaseModel):
     grace_seconds: int = Field(60, ge=0)
     # A case is "at risk" once this share of a metric's time (on its own clock) is used.
     at_risk_ratio: Decimal = Field(gt=0, le=1)
+    # The payout guard's per-compensation and per-account limits for this policy's penalties
+    # (slamon.models.payout); unset, SLAMON_PAYOUT_MAX_* apply.
+    payout: PolicyPayout | None = None
 
     @field_validator("effective_from", mode="before")
     @classmethod

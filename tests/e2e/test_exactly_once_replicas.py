@@ -22,11 +22,16 @@ from sqlalchemy import Engine, func, select
 from slamon.models.db.engine import create_db_engine, transaction
 from slamon.models.db.migrate import upgrade
 from slamon.models.db.tables import Breach, Compensation, Deadline, LedgerEntry
+from slamon.models.payout import PayoutLimits
 from slamon.scheduler.loop import LoopConfig, SchedulerLoop
+from slamon.worker.payout_guard import GuardLimits
 from tests.support.compensation_workers import run_worker
 from tests.support.processes import role_env, role_process, wait_for
 from tests.support.runtime import DEFAULTS
 from tests.support.seed import seed_cases
+
+# 10,000 penalties at once: the guard decides each, with limits this test never reaches.
+UNREACHED_LIMITS = GuardLimits(PayoutLimits(10**15, 10**9, 10**9))
 
 
 def utcnow() -> datetime:
@@ -77,7 +82,8 @@ def test_two_schedulers_and_two_worker_processes_10000_deadlines(postgres_url: s
 
     started = time.monotonic()
     workers = [
-        ctx.Process(target=run_worker, args=(postgres_url, todo, outcomes, workers_stop))
+        ctx.Process(target=run_worker,
+                    args=(postgres_url, todo, outcomes, workers_stop, UNREACHED_LIMITS))
         for _ in range(2)
     ]
     schedulers = [threading.Thread(target=scheduler, args=(f"sched-{i}",)) for i in (1, 2)]
@@ -124,7 +130,10 @@ def test_two_scheduler_and_two_worker_processes(
     seed_cases(engine, cases, utcnow() - timedelta(minutes=10))
     scheduler_env = role_env(postgres_url, redis_url, tmp_path / "home",
                              SLAMON_SWEEP_BATCH="40", SLAMON_LOG_LEVEL="INFO")
-    worker_env = role_env(postgres_url, redis_url, tmp_path / "home", SLAMON_LOG_LEVEL="WARNING")
+    # 400 penalties of 5,000 points within a minute: more than the payout guard's default
+    # hourly limit lets through; this test is about exactly once, not about the guard.
+    worker_env = role_env(postgres_url, redis_url, tmp_path / "home", SLAMON_LOG_LEVEL="WARNING",
+                          SLAMON_PAYOUT_MAX_POINTS_PER_HOUR=str(10**12))
     logs = [tmp_path / f"scheduler-{i}.log" for i in (1, 2)]
     with (
         role_process("worker", worker_env, tmp_path / "worker-1.log",

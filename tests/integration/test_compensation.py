@@ -23,7 +23,7 @@ from slamon.worker.points.port import (
     RejectedIssueError,
     RetryableIssueError,
 )
-from tests.support.runtime import DEFAULTS
+from tests.support.runtime import DEFAULTS, LIMITS
 from tests.support.seed import seed_cases
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -107,7 +107,7 @@ class TestLedgerIssuer:
 
 def test_issued_settles_the_breach_and_announces_it(engine: Engine) -> None:
     [cid] = breached(engine)
-    outcome = compensate(engine, LedgerPointsIssuer(engine), cid, clock, REDISPATCH)
+    outcome = compensate(engine, LedgerPointsIssuer(engine), cid, clock, REDISPATCH, LIMITS)
     assert outcome.status == "issued"
     paid = comp(engine, cid)
     assert (paid.status, paid.attempts, paid.issued_at) == ("issued", 1, LATER)
@@ -115,7 +115,7 @@ def test_issued_settles_the_breach_and_announces_it(engine: Engine) -> None:
     assert breach_status(engine) == "settled"
     assert topics(engine) == ["sla.breached", "compensation.issued"]
     # Redelivered task: nothing happens, nothing is paid twice.
-    again = compensate(engine, LedgerPointsIssuer(engine), cid, clock, REDISPATCH)
+    again = compensate(engine, LedgerPointsIssuer(engine), cid, clock, REDISPATCH, LIMITS)
     assert again.status == "skipped"
     with transaction(engine) as session:
         assert session.scalar(select(func.count()).select_from(LedgerEntry)) == 1
@@ -126,8 +126,8 @@ def test_already_issued_counts_as_issued(engine: Engine) -> None:
     issuer = InMemoryPointsIssuer()
     # Paid, but the reply was lost: the next attempt hears "already issued".
     issuer.fail_next(RetryableIssueError("timeout"), after_issue=True)
-    assert compensate(engine, issuer, cid, clock, REDISPATCH).status == "retry"
-    assert compensate(engine, issuer, cid, clock, REDISPATCH).detail == "already_issued"
+    assert compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS).status == "retry"
+    assert compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS).detail == "already_issued"
     assert comp(engine, cid).status == "issued" and comp(engine, cid).attempts == 2
     assert len(issuer.grants) == 1
 
@@ -136,7 +136,7 @@ def test_retryable_failure_backs_off_and_stays_pending(engine: Engine) -> None:
     [cid] = breached(engine)
     issuer = InMemoryPointsIssuer()
     issuer.fail_next(RetryableIssueError("503 busy", retry_after=42))
-    outcome = compensate(engine, issuer, cid, clock, REDISPATCH)
+    outcome = compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS)
     assert outcome.status == "retry" and outcome.retry_in == 42
     pending = comp(engine, cid)
     assert (pending.status, pending.attempts, pending.last_error) == ("pending", 1, "503 busy")
@@ -148,14 +148,14 @@ def test_retry_delay_never_exceeds_a_few_minutes(engine: Engine) -> None:
     [cid] = breached(engine)
     issuer = InMemoryPointsIssuer()
     issuer.fail_next(RetryableIssueError("429", retry_after=86_400))
-    assert compensate(engine, issuer, cid, clock, REDISPATCH).retry_in == MAX_RETRY_DELAY
+    assert compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS).retry_in == MAX_RETRY_DELAY
 
 
 def test_refused_is_failed_with_the_reason(engine: Engine) -> None:
     [cid] = breached(engine)
     issuer = InMemoryPointsIssuer()
     issuer.fail_next(RejectedIssueError("account tb_H0000000 is frozen"))
-    outcome = compensate(engine, issuer, cid, clock, REDISPATCH)
+    outcome = compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS)
     assert outcome.status == "failed"
     failed = comp(engine, cid)
     assert (failed.status, failed.last_error) == ("failed", "account tb_H0000000 is frozen")
@@ -177,7 +177,7 @@ def test_points_paid_while_late_evidence_cancelled_the_compensation_go_to_review
                 contest_breach(session, deadline, DUE - timedelta(seconds=1), LATER)
             return IssueResult("issued", "ref-1")
 
-    outcome = compensate(engine, ContestedMeanwhile(), cid, clock, REDISPATCH)
+    outcome = compensate(engine, ContestedMeanwhile(), cid, clock, REDISPATCH, LIMITS)
     assert outcome.status == "review"
     flagged = comp(engine, cid)
     assert (flagged.status, flagged.reference) == ("review", "ref-1")
@@ -192,18 +192,19 @@ def test_contested_before_the_task_runs_pays_nothing(engine: Engine) -> None:
         deadline = session.scalars(select(Deadline)).one()
         contest_breach(session, deadline, DUE, LATER)
     issuer = InMemoryPointsIssuer()
-    assert compensate(engine, issuer, cid, clock, REDISPATCH).status == "skipped"
+    assert compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS).status == "skipped"
     assert issuer.calls == 0 and comp(engine, cid).status == "cancelled"
 
 
 def test_unknown_compensation_is_reported_missing(engine: Engine) -> None:
-    assert compensate(engine, InMemoryPointsIssuer(), 999, clock, REDISPATCH).status == "missing"
+    outcome = compensate(engine, InMemoryPointsIssuer(), 999, clock, REDISPATCH, LIMITS)
+    assert outcome.status == "missing"
 
 
 def test_lost_tasks_are_claimed_for_redispatch_once_their_time_has_passed(engine: Engine) -> None:
     ids = breached(engine, 3)
     issued = ids[0]
-    compensate(engine, LedgerPointsIssuer(engine), issued, clock, REDISPATCH)
+    compensate(engine, LedgerPointsIssuer(engine), issued, clock, REDISPATCH, LIMITS)
     # Created at DETECTED with next_attempt_at = DETECTED + 2 min (the sweeper's default).
     assert claim_for_dispatch(engine, DETECTED + timedelta(minutes=1), REDISPATCH, 100) == []
     again = DETECTED + timedelta(minutes=2)
@@ -218,12 +219,12 @@ def test_operator_retry_puts_a_failed_compensation_back_for_dispatch(engine: Eng
     [cid] = breached(engine)
     issuer = InMemoryPointsIssuer()
     issuer.fail_next(RejectedIssueError("account frozen"))
-    compensate(engine, issuer, cid, clock, REDISPATCH)
+    compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS)
     with transaction(engine) as session:
         view = retry_compensation(session, cid, LATER)
     assert view["status"] == "pending"
     assert claim_for_dispatch(engine, LATER, REDISPATCH, 100) == [cid]
-    assert compensate(engine, issuer, cid, clock, REDISPATCH).status == "issued"
+    assert compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS).status == "issued"
     assert breach_status(engine) == "settled"
     with transaction(engine) as session, pytest.raises(
         CompensationNotRetryableError, match="is issued; only a failed one"
@@ -233,11 +234,12 @@ def test_operator_retry_puts_a_failed_compensation_back_for_dispatch(engine: Eng
 
 def test_a_batch_pays_records_and_reports_each_one_in_order(engine: Engine) -> None:
     ids = breached(engine, 5)
-    compensate(engine, LedgerPointsIssuer(engine), ids[0], clock, REDISPATCH)  # paid earlier
+    # paid earlier
+    compensate(engine, LedgerPointsIssuer(engine), ids[0], clock, REDISPATCH, LIMITS)
     issuer = InMemoryPointsIssuer()
     # ids[1] and ids[2] come first to the issuer: one to retry, one refused.
     issuer.fail_next(RetryableIssueError("timeout"), RejectedIssueError("frozen"))
-    outcomes = compensate_many(engine, issuer, [999, *ids], clock, REDISPATCH)
+    outcomes = compensate_many(engine, issuer, [999, *ids], clock, REDISPATCH, LIMITS)
     assert [o.compensation_id for o in outcomes] == [999, *ids]
     assert [o.status for o in outcomes] == [
         "missing", "skipped", "retry", "failed", "issued", "issued"

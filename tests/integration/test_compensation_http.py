@@ -17,7 +17,7 @@ from slamon.scheduler.sweeper import sweep
 from slamon.worker.compensation import compensate
 from slamon.worker.points.http import HttpPointsIssuer
 from tests.support.points_server import PointsServer
-from tests.support.runtime import DEFAULTS
+from tests.support.runtime import DEFAULTS, LIMITS
 from tests.support.seed import seed_cases
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -52,7 +52,8 @@ def test_every_compensation_is_issued_exactly_once(engine: Engine) -> None:
                     cid = todo.get(timeout=0.5)
                 except queue.Empty:
                     return
-                outcome = compensate(engine, issuer, cid, utcnow, DEFAULTS.redispatch_after)
+                outcome = compensate(engine, issuer, cid, utcnow, DEFAULTS.redispatch_after,
+                                     LIMITS)
                 attempts.append(outcome.status)
                 if outcome.status == "retry":
                     todo.put(cid)

@@ -95,7 +95,12 @@ def test_summary_figures(engine: Engine, rows: OpsRows) -> None:
         "failed": {"count": 1, "points": 30000},
         "cancelled": {"count": 0, "points": 0},
         "review": {"count": 0, "points": 0},
+        "held": {"count": 0, "points": 0},
+        "paid_in_error": {"count": 0, "points": 0},
     }
+    assert s["points_paid"] == {"count": 1, "points": 5000}
+    assert s["payout_guard"] == {"tripped": False, "tripped_at": None, "tripped_limit": None,
+                                 "tripped_reason": None, "held": {"count": 0, "points": 0}}
     assert s["dead_letters"] == {"total": 2, "unreplayed": 1}
     assert s["outbox"] == {"backlog": 2, "oldest_age_seconds": 90.0}
     assert s["breach_fire_lag"] == {

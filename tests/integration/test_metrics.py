@@ -34,7 +34,7 @@ from slamon.worker.points.port import RejectedIssueError
 from tests.support.histories import opened_event
 from tests.support.ops_rows import OpsRows
 from tests.support.prometheus import Samples, parse, promtool_check_metrics, value
-from tests.support.runtime import DEFAULTS, Clock, runtime_for
+from tests.support.runtime import DEFAULTS, LIMITS, Clock, runtime_for
 
 SH = ZoneInfo("Asia/Shanghai")
 NOW = datetime(2026, 11, 26, 15, 0, tzinfo=SH)
@@ -215,7 +215,7 @@ class Pipeline:
 
     def pay(self, ids: list[int]) -> list[str]:
         outcomes = compensate_many(self.engine, self.issuer, ids, self.runtime.now,
-                                   DEFAULTS.redispatch_after)
+                                   DEFAULTS.redispatch_after, LIMITS)
         return [o.status for o in outcomes]
 
     def scrape(self) -> Samples:

@@ -59,7 +59,7 @@ def test_the_checks_admit_every_lifecycle_value_and_refuse_others(db_url: str) -
     change), and afterwards the database itself refuses a status no lifecycle knows."""
     engine = create_db_engine(db_url)
     upgrade(engine, "0004")
-    seed_every_status(engine)
+    seed_every_status(engine, compensations=BEFORE_GUARD)
     before = statuses(engine)
     upgrade(engine)
     assert statuses(engine) == before
@@ -70,7 +70,35 @@ def test_the_checks_admit_every_lifecycle_value_and_refuse_others(db_url: str) -
     engine.dispose()
 
 
-def seed_every_status(engine: Engine) -> None:
+# The compensation statuses that existed before the payout guard (migration 0006).
+BEFORE_GUARD = ("pending", "issued", "failed", "cancelled", "review")
+
+
+def test_the_guard_migration_keeps_every_row_and_admits_the_new_statuses(db_url: str) -> None:
+    engine = create_db_engine(db_url)
+    upgrade(engine, "0004")  # the seed's schema; 0005 and the guard's 0006 follow
+    seed_every_status(engine, compensations=BEFORE_GUARD)
+    before = statuses(engine)
+    upgrade(engine)
+    assert statuses(engine) == before
+    with engine.begin() as conn:
+        for status in (CompensationStatus.HELD, CompensationStatus.PAID_IN_ERROR):
+            conn.execute(text("UPDATE compensations SET status = :s WHERE status = 'pending'"),
+                         {"s": status.value})
+            conn.execute(text("UPDATE compensations SET status = 'pending' WHERE status = :s"),
+                         {"s": status.value})
+        guard = conn.execute(text("SELECT id, tripped_at FROM payout_guard")).all()
+        undecided = conn.execute(
+            text("SELECT count(*) FROM compensations WHERE approved_at IS NOT NULL")
+        ).scalar_one()
+    assert [tuple(row) for row in guard] == [(1, None)]  # the one row, not tripped
+    assert undecided == 0  # rows from before the guard were decided without it
+    engine.dispose()
+
+
+def seed_every_status(
+    engine: Engine, compensations: tuple[str, ...] = tuple(CompensationStatus)
+) -> None:
     at = "2026-11-26 02:00:00"
     with engine.begin() as conn:
         for n, case_status in enumerate(CaseStatus):
@@ -103,7 +131,7 @@ def seed_every_status(engine: Engine) -> None:
                 {"e": f"e{n}", "o": outcome.value, "t": at},
             )
         breach_statuses = list(BreachStatus)
-        for n, comp in enumerate(CompensationStatus):
+        for n, comp in enumerate(compensations):
             breach_id = conn.execute(
                 text(
                     "INSERT INTO breaches (case_id, kind, policy_id, due_at, judge_at,"

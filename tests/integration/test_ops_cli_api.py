@@ -20,7 +20,7 @@ from slamon.settings import Settings, get_settings
 from slamon.worker.compensation import compensate
 from slamon.worker.points.memory import InMemoryPointsIssuer
 from slamon.worker.points.port import RejectedIssueError
-from tests.support.runtime import DEFAULTS
+from tests.support.runtime import DEFAULTS, LIMITS
 from tests.support.seed import SeedDeadline, seed_cases
 
 DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
@@ -39,9 +39,13 @@ def history(engine: Engine) -> dict[str, int]:
     later = sweep(engine, DUE + timedelta(hours=1, minutes=5), "s1", 100, LEASE, REDISPATCH)
     paid, refused, pending = first.compensation_ids
     issuer = InMemoryPointsIssuer()
-    compensate(engine, issuer, paid, lambda: DUE + timedelta(minutes=6), REDISPATCH)
+
+    def paid_at() -> datetime:
+        return DUE + timedelta(minutes=6)
+
+    compensate(engine, issuer, paid, paid_at, REDISPATCH, LIMITS)
     issuer.fail_next(RejectedIssueError("account tb_H0000001 is frozen"))
-    compensate(engine, issuer, refused, lambda: DUE + timedelta(minutes=6), REDISPATCH)
+    compensate(engine, issuer, refused, paid_at, REDISPATCH, LIMITS)
     return {"paid": paid, "refused": refused, "pending": pending,
             "resolution": later.compensation_ids[0]}
 
@@ -120,7 +124,7 @@ def api(db_url: str, tmp_path: Path) -> TestClient:
     from slamon.api.app import create_app
 
     settings = Settings(home=tmp_path / "home", database_url=db_url,
-                        api_tokens={"r" * 32: "read"}, api_token=TOKEN)
+                        api_tokens={"r" * 32: "read", "p" * 32: "produce"}, api_token=TOKEN)
     return TestClient(create_app(settings))
 
 
@@ -140,10 +144,12 @@ def test_api_matches_the_cli(
     assert [b["case_id"] for b in since.json()] == ["R0000000"]
 
 
-def test_api_retry_needs_the_produce_role(api: TestClient, history: dict[str, int]) -> None:
+def test_api_retry_needs_the_operate_role(api: TestClient, history: dict[str, int]) -> None:
     refused = history["refused"]
-    reader = api.post(f"/v1/compensations/{refused}/retry", headers=auth("r" * 32))
-    assert reader.status_code == 403
+    for other in ("r" * 32, "p" * 32):  # neither a reader nor a producer moves money
+        refused_call = api.post(f"/v1/compensations/{refused}/retry", headers=auth(other))
+        assert refused_call.status_code == 403
+        assert "operate" in refused_call.json()["detail"]["error"]
     assert api.get("/v1/compensations", headers=auth("r" * 32)).status_code == 200
     done = api.post(f"/v1/compensations/{refused}/retry", headers=auth())
     assert done.status_code == 200 and done.json()["status"] == "pending"

@@ -15,8 +15,9 @@ from multiprocessing.synchronize import Event
 
 from slamon.models.db.engine import create_db_engine
 from slamon.worker.compensation import compensate_many
+from slamon.worker.payout_guard import GuardLimits
 from slamon.worker.points.ledger import LedgerPointsIssuer
-from tests.support.runtime import DEFAULTS
+from tests.support.runtime import DEFAULTS, LIMITS
 
 
 def _utcnow() -> datetime:
@@ -24,9 +25,14 @@ def _utcnow() -> datetime:
 
 
 def run_worker(
-    database_url: str, todo: mp.Queue[list[int]], outcomes: mp.Queue[str], stop: Event
+    database_url: str,
+    todo: mp.Queue[list[int]],
+    outcomes: mp.Queue[str],
+    stop: Event,
+    limits: GuardLimits = LIMITS,
 ) -> None:
-    """Pay each chunk of compensation ids from ``todo``; put each outcome's status."""
+    """Pay each chunk of compensation ids from ``todo`` under the payout guard's ``limits``;
+    put each outcome's status."""
     engine = create_db_engine(database_url)
     issuer = LedgerPointsIssuer(engine)
     while not stop.is_set():
@@ -35,6 +41,7 @@ def run_worker(
         except queue.Empty:
             continue
         redispatch_after = DEFAULTS.redispatch_after
-        for outcome in compensate_many(engine, issuer, compensation_ids, _utcnow, redispatch_after):
+        for outcome in compensate_many(engine, issuer, compensation_ids, _utcnow, redispatch_after,
+                                       limits=limits):
             outcomes.put(outcome.status)
     engine.dispose()

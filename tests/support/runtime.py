@@ -9,10 +9,12 @@ from typing import Any
 
 from slamon.models.policy.policy import PolicySet, load_policies
 from slamon.settings import Settings
+from slamon.worker.payout_guard import GuardLimits
 from slamon.worker.runtime import Runtime, utcnow
 
 # The defaults themselves, whatever SLAMON_* variables the machine running the tests has set.
 DEFAULTS = Settings.model_construct()
+LIMITS = GuardLimits(DEFAULTS.payout_limits)  # the payout guard's, as the settings give them
 
 
 class Clock:
@@ -35,6 +37,7 @@ def runtime_for(
     values: dict[str, Any] = {
         "max_clock_skew": DEFAULTS.max_clock_skew,
         "redispatch_after": DEFAULTS.redispatch_after,
+        "payout_limits": LIMITS,
     }
     return Runtime(
         database_url=database_url,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from slamon.models.payout import Limit, PayoutLimits, PayoutWindow, PolicyPayout, decide
+from slamon.settings import Settings
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=timezone(timedelta(hours=8)))
 LIMITS = PayoutLimits(points_per_hour=20_000, penalties_per_account_per_day=2,
@@ -12,7 +13,7 @@ LIMITS = PayoutLimits(points_per_hour=20_000, penalties_per_account_per_day=2,
 
 
 def test_the_defaults_allow_a_warranty_penalty_but_not_a_thousand_of_them() -> None:
-    limits, window = PayoutLimits(), PayoutWindow(0)
+    limits, window = Settings.model_construct().payout_limits, PayoutWindow(0)
     assert decide(window, "tb_1", 100_000, limits, NOW) is None  # the warranty cap is legal
     held = [decide(window, f"tb_{n}", 100_000, limits, NOW) for n in range(2, 1002)]
     paid = held.count(None)

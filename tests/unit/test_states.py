@@ -30,7 +30,8 @@ def test_the_stored_strings_are_the_ones_the_database_always_held() -> None:
     assert values(CaseStatus) == ("open", "responded", "resolved", "cancelled")
     assert values(DeadlineState) == ("pending", "met", "breached", "cancelled")
     assert values(BreachStatus) == ("open", "settled", "contested")
-    assert values(CompensationStatus) == ("pending", "issued", "failed", "cancelled", "review")
+    assert values(CompensationStatus) == (
+        "pending", "issued", "failed", "cancelled", "review", "held", "paid_in_error")
     assert values(InboxOutcome) == ("applied", "parked", "duplicate", "rejected")
     assert values(OutboxState) == ("unpublished", "published")
 
@@ -51,6 +52,12 @@ LEGAL = [
     (COMPENSATION, P.FAILED, P.ISSUED),  # a refusal followed by a payment
     (COMPENSATION, P.ISSUED, P.REVIEW),
     (COMPENSATION, P.CANCELLED, P.REVIEW),  # paid after it was cancelled
+    (COMPENSATION, P.PENDING, P.HELD),  # over a payout-guard limit
+    (COMPENSATION, P.HELD, P.PENDING),  # released by an operator
+    (COMPENSATION, P.HELD, P.CANCELLED),  # cancelled by one, or contested while held
+    (COMPENSATION, P.REVIEW, P.ISSUED),  # reviewed: the payment stands
+    (COMPENSATION, P.REVIEW, P.PAID_IN_ERROR),  # reviewed: it was not owed
+    (BREACH, B.CONTESTED, B.SETTLED),  # reviewed: the payment stands
     (INBOX, IN.PARKED, IN.APPLIED),
     (OUTBOX, OutboxState.UNPUBLISHED, OutboxState.PUBLISHED),
 ]
@@ -63,7 +70,9 @@ ILLEGAL = [
     (BREACH, B.SETTLED, B.OPEN),
     (COMPENSATION, P.ISSUED, P.PENDING),  # never paid twice
     (COMPENSATION, P.ISSUED, P.CANCELLED),
-    (COMPENSATION, P.REVIEW, P.ISSUED),
+    (COMPENSATION, P.REVIEW, P.PENDING),  # a reviewed payment is never paid again
+    (COMPENSATION, P.HELD, P.ISSUED),  # only a release (to pending) leads to payment
+    (COMPENSATION, P.PAID_IN_ERROR, P.ISSUED),
     (INBOX, IN.APPLIED, IN.PARKED),
     (INBOX, IN.DUPLICATE, IN.APPLIED),
     (OUTBOX, OutboxState.PUBLISHED, OutboxState.UNPUBLISHED),
@@ -95,14 +104,14 @@ def test_staying_put_is_always_legal(lifecycle: Lifecycle) -> None:  # type: ign
 def test_terminal_states() -> None:
     assert CASE.terminal() == {C.CANCELLED}
     assert DEADLINE.terminal() == {D.BREACHED}
-    assert BREACH.terminal() == {B.CONTESTED}
-    assert COMPENSATION.terminal() == {P.REVIEW}
+    assert BREACH.terminal() == set()  # a contested breach may still be settled by a review
+    assert COMPENSATION.terminal() == {P.PAID_IN_ERROR}
     assert INBOX.terminal() == {IN.APPLIED, IN.DUPLICATE, IN.REJECTED}
 
 
 def test_sources_are_what_a_conditional_update_may_take() -> None:
-    assert set(COMPENSATION.sources(P.ISSUED)) == {P.PENDING, P.FAILED}
-    assert set(COMPENSATION.sources(P.CANCELLED)) == {P.PENDING, P.FAILED}
+    assert set(COMPENSATION.sources(P.ISSUED)) == {P.PENDING, P.FAILED, P.REVIEW}
+    assert set(COMPENSATION.sources(P.CANCELLED)) == {P.PENDING, P.FAILED, P.HELD}
     assert COMPENSATION.only_from((P.PENDING,), P.FAILED) == (P.PENDING,)
     with pytest.raises(IllegalTransitionError):
         COMPENSATION.only_from((P.PENDING, P.ISSUED), P.FAILED)
