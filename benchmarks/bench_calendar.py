@@ -1,6 +1,7 @@
 """Business calendar throughput on the default calendar (Asia/Shanghai, 09:00-18:00 every day).
 
-Run: `python -m benchmarks.bench_calendar [--calls N] [--repeat R]` (one process, one core).
+Run: `python -m benchmarks.bench_calendar [--calls N] [--repeat R] [--json FILE]` (one
+process, one core).
 
 Each figure is the median of R timed passes over the same N start instants spread over a year
 (seeded, so runs are comparable), after one untimed pass that materializes the calendar's
@@ -12,14 +13,19 @@ chunks; that first (cold) pass, on a fresh calendar, is reported too. Plain awar
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import random
 import statistics
+import sys
+import time
 import timeit
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+from benchmarks.report import BenchResult, Figure, Goal, write_figures
 from slamon.models.calendar.engine import BusinessCalendar
 from slamon.models.calendar.spec import WEEKDAYS, CalendarSpec
 
@@ -42,18 +48,21 @@ def start_instants(count: int, seed: int = 20261126) -> list[datetime]:
     ]
 
 
-def per_second(run: Callable[[], object], calls: int, repeat: int) -> tuple[float, float]:
-    """(cold, median warm) calls per second of `run`, which makes `calls` calls."""
+def per_second(run: Callable[[], object], calls: int, repeat: int) -> tuple[float, list[float]]:
+    """(cold, warm passes) calls per second of `run`, which makes `calls` calls."""
     cold = timeit.timeit(run, number=1)
     warm = timeit.repeat(run, number=1, repeat=repeat)
-    return calls / cold, calls / statistics.median(warm)
+    return calls / cold, [calls / w for w in warm]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_calendar",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=20_000, help="calls per timed pass")
     parser.add_argument("--repeat", type=int, default=7, help="timed passes (median reported)")
-    args = parser.parse_args()
+    parser.add_argument("--json", type=Path, help="write the figures to this file")
+    args = parser.parse_args(argv)
+    began = time.perf_counter()
 
     starts = start_instants(args.calls)
     ends = [start + timedelta(days=7) for start in starts]
@@ -77,11 +86,28 @@ def main() -> None:
         f" 09:00-18:00 every day; {args.calls:,} calls x {args.repeat} passes (median)"
     )
     print(f"{'operation':<36}{'cold /s':>12}{'warm /s':>12}{'µs/call':>10}  vs target")
+    passes: dict[str, list[float]] = {}
     for name, run in cases.items():
-        cold, warm = per_second(run, args.calls, args.repeat)
+        cold, runs = per_second(run, args.calls, args.repeat)
+        passes[name] = runs
+        warm = statistics.median(runs)
         target = TARGETS.get(name)
         verdict = f"{warm / target:.2f}x of {target:,}/s" if target else ""
         print(f"{name:<36}{cold:>12,.0f}{warm:>12,.0f}{1e6 / warm:>10.2f}  {verdict}")
+    if args.json:
+        floor = next(iter(passes))
+        result = BenchResult("Business calendar (Asia/Shanghai, 09:00-18:00)", " ".join(
+            ["python -m benchmarks.bench_calendar", *(sys.argv[1:] if argv is None else argv)]))
+        loads = (os.getloadavg()[0],)
+        for name, runs in list(passes.items())[1:]:
+            target = TARGETS.get(name)
+            result.add(Figure(name, "calls/s", tuple(runs), loads,
+                              "plain aware datetime + timedelta", tuple(passes[floor]),
+                              Goal("value", ">=", target) if target else None))
+        result.notes.append(f"{args.calls:,} calls per pass, {args.repeat} warm passes per "
+                            "figure, after one cold pass; one process")
+        result.seconds = time.perf_counter() - began
+        write_figures(args.json, result)
 
 
 if __name__ == "__main__":

@@ -1,24 +1,31 @@
-"""Ingest throughput, end to end, against the raw Celery floor on the same broker (issue 4).
+"""Ingest throughput, end to end, beside the database's floor and Celery's (issues 4 and 13).
 
-Run: ``python -m benchmarks.bench_ingest [--events N] [--batch B] [--workers C] [--keep]``
-(``--help`` for the database and broker options). On a Redis that others use too, such as a
-dev server whose indexes the test suite flushes, pass ``--own-redis``: the run then starts a
-redis-server of its own (AOF on, as in ``slamon up`` and docker-compose). ``--embedded`` runs
-the embedded mode: SQLite and such a server.
+Run: ``python -m benchmarks.bench_ingest [--events N] [--batch B] [--workers C] [--repeat R]``
+(``--help`` for every size and the database and broker options). On a Redis that others use
+too, such as a dev server whose indexes the test suite flushes, pass ``--own-redis``: the run
+then starts a redis-server of its own (AOF on, as in ``slamon up`` and docker-compose).
+``--embedded`` runs the embedded mode: SQLite and such a server. ``--json FILE`` writes the
+figures for ``python -m benchmarks``.
 
-Method, in one run, on one broker (a dedicated Redis database index, emptied before and after)
-and one machine, ``--repeat`` times over:
-1. No-op floor: a real worker of :mod:`benchmarks.noop` (the production Celery configuration,
-   the same pool and concurrency as the ingest worker) is started and warmed up. The clock
-   starts at the first publish of ``--noop-tasks`` no-op tasks, one message each, and stops
-   when the queue and kombu's unacked set are both empty: every task ran and was
-   acknowledged. The worker's own count of tasks run is checked afterwards.
-2. Ingest: a real ``slamon worker`` on ``sla.events`` is started and warmed up. The clock
-   starts at the first SDK ``publish_many`` of ``--events`` ``help.opened`` events in batches
-   of ``--batch``, and stops when the last case is committed (a case and its deadlines commit
-   in one transaction, so counting cases suffices). Every event is then checked to be applied
-   and every case to be monitored with its deadlines.
-3. Print both rates and their ratio per run, and the medians.
+Method, on one broker and one database, ``--repeat`` rounds of, back to back:
+1. Raw Celery: a real worker of :mod:`benchmarks.noop` runs ``--noop-tasks`` no-op tasks, one
+   message each, with the production configuration, then with Celery's plain defaults (the
+   same pool and concurrency as the ingest worker), each after a warm-up.
+2. The database floor (:mod:`benchmarks.ingest_floor`): the rows ``--events`` applied
+   openings write (inbox, case, deadlines), computed beforehand, written by psycopg alone
+   with ``executemany``, then with ``COPY``, from ``--workers`` connections, one transaction
+   per message of ``--batch`` (on SQLite: ``sqlite3``, one connection).
+3. slamon: a real ``slamon worker`` on ``sla.events``, warmed up; ``--events`` ``help.opened``
+   through the SDK in batches of ``--batch``, timed from the first publish until every
+   message is processed; every event must then be applied and every case monitored with its
+   deadlines. Then the mixed stream (:mod:`benchmarks.ingest_workload`: openings, responses,
+   resolutions, repeats, evidence ahead of its opening, resolutions ahead of responses) of
+   ``--mixed-cases`` cases, checked to its exact end state, and its own floor (the same
+   writes, statement by statement, from as many connections on disjoint cases).
+4. The naive peer (:mod:`benchmarks.naive`: one task per event, the ORM row by row, a
+   countdown task per deadline) on ``--naive-events`` openings, one message each.
+5. Each round prints its rates and ratios; the end prints the medians, and the goals: slamon
+   at least ``FLOOR_GOAL`` of the executemany floor, and ``NOOP_GOAL`` x the no-op rate.
 
 The publisher runs in this process while the worker runs, as producers do in production; its
 publishing time is printed too, so a publisher-bound run shows.
@@ -29,250 +36,180 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import random
-import shutil
-import statistics
-import tempfile
 import time
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import redis
-from sqlalchemy import Engine, exists, func, select
-from sqlalchemy.engine import make_url
+from celery import Celery
 
-from benchmarks.bench_services import bench_broker, bench_database
-from benchmarks.bench_workers import RoleWorker, noop_worker, slamon_worker
-from benchmarks.noop import NOOP_QUEUE, NOOP_TASK
-from slamon.models.db.engine import create_db_engine
+from benchmarks.bench_cli import checked, publish, service_options, services
+from benchmarks.bench_workers import naive_worker, noop_worker, slamon_worker
+from benchmarks.floor_rows import by_case, mixed_floor, openings_floor
+from benchmarks.ingest_floor import FloorRun, round_robin, write_floor
+from benchmarks.ingest_phases import Phase, time_ingest, time_mixed, time_naive, time_noop
+from benchmarks.ingest_workload import batches, mixed_stream, opened_events
+from benchmarks.report import BenchResult, Figure, Goal
+from slamon.models.db.engine import create_db_engine, display_url
 from slamon.models.db.migrate import upgrade
-from slamon.models.db.tables import Case, Deadline, InboxEvent
+from slamon.models.policy.policy import load_policies
 from slamon.sdk import Producer
 from slamon.worker.app import create_app
 
-DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/9"
-TARGET_RATIO = 1.5
-SH = ZoneInfo("Asia/Shanghai")
-
-# Eligible case facts (DOMAIN.md), cycled so that every rule and penalty kind is exercised.
-FACTS: tuple[dict[str, object], ...] = (
-    {"category": "家装家具", "services": ["送货入户并安装"], "item_price": "1299.00"},
-    {"category": "家装建材", "services": ["送货入户"], "item_price": "86.50"},
-    {"category": "灯具灯饰", "services": ["预约安装"]},
-    {"category": "家电", "services": ["三年质保", "预约安装"], "item_price": "4999.00"},
-)
+NOOP_GOAL = 1.5  # issue 4: ingest events/s at least 1.5 x raw Celery no-op tasks/s
+FLOOR_GOAL = 0.25  # issue 13: ingest at least a quarter of the database's own rate
 
 
 @dataclass(frozen=True)
-class Phase:
-    """One timed phase: ``items`` tasks or events done in ``seconds``."""
-
-    items: int
-    seconds: float
-    publish_seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.items / self.seconds
-
-
-@dataclass(frozen=True)
-class Options:
-    events: int
-    batch: int
-    workers: int
-    pool: str
-    noop_tasks: int
-    repeat: int
-    loglevel: str
-    stall: float
+class Round:
+    noop: Phase
+    plain: Phase
+    floor: FloorRun
+    copy: FloorRun | None  # Postgres only
+    ingest: Phase
+    mixed: Phase
+    mixed_floor: FloorRun
+    naive: Phase
+    load: float
 
 
-# --- the workload ------------------------------------------------------------------------------
-
-
-def opened_events(prefix: str, count: int, now: datetime) -> Iterator[dict[str, object]]:
-    """``count`` valid ``help.opened`` events of new cases, opened in the 3 days before ``now``."""
-    rng = random.Random(prefix)
-    span_us = 3 * 86_400 * 10**6
-    for i in range(count):
-        opened_at = now - timedelta(minutes=1, microseconds=rng.randrange(span_us))
-        yield {
-            "event_id": f"{prefix}-e{i}",
-            "type": "help.opened",
-            "case_id": f"{prefix}-c{i}",
-            "occurred_at": opened_at.astimezone(SH).isoformat(),
-            "order_id": f"O{i}",
-            "buyer_account": f"tb_buyer_{i % 9973}",
-            "merchant_id": f"M{i % 97}",
-            "provider_id": f"P{i % 31}",
-            "city": "杭州",
-            **FACTS[i % len(FACTS)],
-        }
-
-
-def batches(events: Iterator[dict[str, object]], size: int) -> Iterator[list[dict[str, object]]]:
-    batch: list[dict[str, object]] = []
-    for event in events:
-        batch.append(event)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
-# --- the phases --------------------------------------------------------------------------------
-
-
-def wait_until(
-    done: Callable[[], bool], progress: Callable[[], int], worker: RoleWorker, stall: float
-) -> None:
-    """Poll ``done``; fail if the worker dies or ``progress`` stands still for ``stall`` s."""
-    last, since = progress(), time.monotonic()
-    while not done():
-        time.sleep(0.05)
-        worker.check_alive()
-        moved = progress()
-        if moved != last:
-            last, since = moved, time.monotonic()
-        elif time.monotonic() - since > stall:
-            raise RuntimeError(f"{worker.node}: no progress for {stall:g} s\n{worker.tail()}")
-
-
-def time_noop(
-    broker: redis.Redis[bytes], publisher: Producer, worker: RoleWorker, tasks: int, stall: float
-) -> Phase:
-    """Phase 1: one message per no-op task, until every one ran and was acknowledged."""
-
-    def pending() -> int:
-        pipe = broker.pipeline()
-        pipe.llen(NOOP_QUEUE)
-        pipe.hlen("unacked")  # kombu's Redis transport: delivered but not acknowledged yet
-        queued, unacked = pipe.execute()
-        return int(queued) + int(unacked)
-
-    before = worker.tasks_done(NOOP_TASK)
-    started = time.perf_counter()
-    for _ in range(tasks):
-        publisher.app.send_task(NOOP_TASK, queue=NOOP_QUEUE)
-    published = time.perf_counter() - started
-    wait_until(lambda: pending() == 0, lambda: -pending(), worker, stall)
-    elapsed = time.perf_counter() - started
-    ran = worker.tasks_done(NOOP_TASK) - before
-    if ran != tasks:
-        raise RuntimeError(f"the no-op worker ran {ran} tasks, expected {tasks}")
-    return Phase(tasks, elapsed, published)
-
-
-def time_ingest(
-    engine: Engine,
-    publisher: Producer,
-    worker: RoleWorker,
-    prefix: str,
-    events: int,
-    batch: int,
-    stall: float,
-) -> Phase:
-    """Phase 2: SDK batches of ``help.opened``, until every case is committed."""
-    target = count_cases(engine) + events
-    now = datetime.now(UTC)
-    started = time.perf_counter()
-    for chunk in batches(opened_events(prefix, events, now), batch):
-        publisher.publish_many(chunk)
-    published = time.perf_counter() - started
-    wait_until(lambda: count_cases(engine) >= target, lambda: count_cases(engine), worker, stall)
-    elapsed = time.perf_counter() - started
-    check_ingested(engine, prefix, events)
-    return Phase(events, elapsed, published)
-
-
-def count_cases(engine: Engine) -> int:
-    with engine.connect() as conn:
-        return int(conn.scalar(select(func.count()).select_from(Case)) or 0)
-
-
-def check_ingested(engine: Engine, prefix: str, events: int) -> None:
-    """Every event of the run applied; every case monitored and with deadlines."""
-    like = f"{prefix}-%"
-    has_deadline = exists().where(Deadline.case_id == Case.case_id)
-    with engine.connect() as conn:
-        rows = conn.execute(
-            select(InboxEvent.outcome, func.count())
-            .where(InboxEvent.event_id.like(like))
-            .group_by(InboxEvent.outcome)
-        )
-        outcomes = {outcome: n for outcome, n in rows}
-        good = conn.scalar(
-            select(func.count()).where(Case.case_id.like(like), Case.monitored, has_deadline)
-        )
-    if outcomes != {"applied": events} or good != events:
-        raise RuntimeError(
-            f"ingest went wrong: event outcomes {outcomes}; {good} of {events} cases "
-            "monitored with deadlines"
-        )
-
-
-# --- one run -----------------------------------------------------------------------------------
-
-
-def run(
-    database_url: str, broker_url: str, options: Options, workdir: Path
-) -> list[tuple[Phase, Phase]]:
-    """Both phases, ``options.repeat`` times, on one broker and one database; see the module doc."""
+def run(database_url: str, broker_url: str, args: argparse.Namespace, workdir: Path) -> list[Round]:
+    """Every round of the module docstring, on one broker and one database."""
     broker = redis.Redis.from_url(broker_url)
     broker.flushdb()
     engine = create_db_engine(database_url)
     upgrade(engine)
-    o = options
-    results: list[tuple[Phase, Phase]] = []
+    policies = load_policies()
+    postgres = not database_url.startswith("sqlite")
+    w = args.workers
+    rounds: list[Round] = []
+    # The plain no-op and the naive peer are sent to by a Celery app with the plain defaults,
+    # as their users would (by task name: the sender needs no tasks of its own).
+    plain = Celery("bench-plain-sender", broker=broker_url)
     try:
-        with Producer(app=create_app(broker_url)) as publisher:
-            for round_ in range(o.repeat):
-                with noop_worker(
-                    broker_url, o.workers, o.pool, o.loglevel, workdir, publisher.app
-                ) as w:
-                    time_noop(broker, publisher, w, 4 * o.workers, o.stall)  # warm-up
-                    noop = time_noop(broker, publisher, w, o.noop_tasks, o.stall)
-                prefix = f"b{os.getpid()}r{round_}"
-                with slamon_worker(
-                    database_url, broker_url, o.workers, o.pool, o.loglevel, workdir, publisher.app
-                ) as w:
-                    time_ingest(engine, publisher, w, f"warm{prefix}", 10 * o.workers, 10, o.stall)
-                    ingest = time_ingest(engine, publisher, w, prefix, o.events, o.batch, o.stall)
-                results.append((noop, ingest))
+        with Producer(app=create_app(broker_url)) as publisher, plain:
+            control = publisher.app
+            for r in range(args.repeat):
+                tag = f"b{os.getpid()}r{r}"
+                noop = _noop(broker, broker_url, control, control, args, workdir, plain=False)
+                plain_noop = _noop(broker, broker_url, plain, control, args, workdir, plain=True)
+
+                now = datetime.now(UTC)
+                floor_messages = openings_floor(
+                    list(batches(opened_events(f"fe{tag}", args.events, now), args.batch)),
+                    now, policies)
+                floor = write_floor(database_url, "executemany",
+                                    round_robin(floor_messages, w), args.events)
+                copy = None
+                if postgres:
+                    copy_messages = openings_floor(
+                        list(batches(opened_events(f"fc{tag}", args.events, now), args.batch)),
+                        now, policies)
+                    copy = write_floor(database_url, "copy", round_robin(copy_messages, w),
+                                       args.events)
+
+                stream = mixed_stream(f"mx{tag}", args.mixed_cases, args.batch, now)
+                with slamon_worker(database_url, broker_url, w, args.pool, args.loglevel,
+                                   workdir, control) as worker:
+                    time_ingest(engine, broker, publisher, worker, f"warm{tag}", 10 * w, 10,
+                                args.stall)
+                    ingest = time_ingest(engine, broker, publisher, worker, tag, args.events,
+                                         args.batch, args.stall)
+                    mixed = time_mixed(engine, broker, publisher, worker, stream, args.stall)
+                floor_stream = mixed_stream(f"fm{tag}", args.mixed_cases, args.batch, now)
+                shares = [mixed_floor(s, now, policies)
+                          for s in by_case(floor_stream.messages, w, args.batch)]
+                mixed_db = write_floor(database_url, "executemany", shares, floor_stream.events)
+
+                with naive_worker(database_url, broker_url, w, args.pool, args.loglevel,
+                                  workdir, control) as worker:
+                    time_naive(engine, broker, plain, worker, f"nw{tag}", 4 * w, args.stall)
+                    naive = time_naive(engine, broker, plain, worker, f"nv{tag}",
+                                       args.naive_events, args.stall)
+                broker.flushdb()  # the naive peer's countdown messages
                 # Other processes count on a small machine: say how busy it was meanwhile.
-                load = os.getloadavg()[0]
-                print(f"run {round_ + 1}: {describe(noop, ingest, o)}; load {load:.1f}", flush=True)
+                one = Round(noop, plain_noop, floor, copy, ingest, mixed, mixed_db, naive,
+                            os.getloadavg()[0])
+                rounds.append(one)
+                say(f"round {r + 1}: {describe(one, args)}")
     finally:
         engine.dispose()
         broker.flushdb()
-    return results
+    return rounds
 
 
-def describe(noop: Phase, ingest: Phase, o: Options) -> str:
+def _noop(
+    broker: redis.Redis[bytes], broker_url: str, sender: Celery, control: Celery,
+    args: argparse.Namespace, workdir: Path, plain: bool,
+) -> Phase:
+    with noop_worker(broker_url, args.workers, args.pool, args.loglevel, workdir, control,
+                     plain=plain) as worker:
+        time_noop(broker, sender, worker, 4 * args.workers, args.stall)  # warm-up
+        return time_noop(broker, sender, worker, args.noop_tasks, args.stall)
+
+
+def describe(r: Round, args: argparse.Namespace) -> str:
+    copy = f", COPY {r.copy.rate:,.0f}/s" if r.copy else ""
     return (
-        f"no-op {noop.items:,} tasks in {noop.seconds:.1f} s = {noop.rate:,.0f}/s "
-        f"(published in {noop.publish_seconds:.1f} s); ingest {ingest.items:,} events "
-        f"(batch {o.batch}) in {ingest.seconds:.1f} s = {ingest.rate:,.0f} events/s "
-        f"(published in {ingest.publish_seconds:.1f} s); ratio {ingest.rate / noop.rate:.2f}"
+        f"no-op {r.noop.items:,} tasks: production {r.noop.rate:,.0f}/s, plain Celery "
+        f"{r.plain.rate:,.0f}/s; floor ({r.floor.method}) {r.floor.events:,} openings = "
+        f"{r.floor.rows:,} rows at {r.floor.rate:,.0f} openings/s{copy}; ingest "
+        f"{r.ingest.items:,} events (batch {args.batch}) in {r.ingest.seconds:.1f} s = "
+        f"{r.ingest.rate:,.0f} events/s (published in {r.ingest.publish_seconds:.1f} s), "
+        f"{r.ingest.rate / r.floor.rate:.2f} of the floor, {r.ingest.rate / r.noop.rate:.2f} x "
+        f"no-op; mixed {r.mixed.items:,} events at {r.mixed.rate:,.0f}/s vs floor "
+        f"{r.mixed_floor.rate:,.0f}/s = {r.mixed.rate / r.mixed_floor.rate:.2f}; naive "
+        f"{r.naive.items:,} at {r.naive.rate:,.0f}/s; load {r.load:.1f}"
     )
 
 
-def report(results: list[tuple[Phase, Phase]]) -> str:
-    noop = statistics.median(n.rate for n, _ in results)
-    ingest = statistics.median(i.rate for _, i in results)
-    ratio = statistics.median(i.rate / n.rate for n, i in results)
-    verdict = "met" if ratio >= TARGET_RATIO else "NOT met"
-    label = "median of runs" if len(results) > 1 else "result"
-    return (
-        f"{label}: raw Celery no-op {noop:,.0f} tasks/s; ingest {ingest:,.0f} events/s; "
-        f"ratio {ratio:.2f} (target >= {TARGET_RATIO}: {verdict})"
-    )
+def figures(rounds: list[Round], args: argparse.Namespace, mode: str) -> BenchResult:
+    """The figures of the rounds, each beside its peer (see :mod:`benchmarks.report`)."""
+    loads = tuple(r.load for r in rounds)
+    ours = tuple(r.ingest.rate for r in rounds)
+    result = BenchResult(f"Ingest ({mode})", "")
+    path = f"help.opened, SDK → Redis → worker → {mode}, batches of {args.batch}"
+    floor_name = ("database floor: the same rows by psycopg executemany"
+                  if rounds[0].copy else "database floor: the same rows by sqlite3 executemany")
+    result.add(Figure(path, "events/s", ours, loads, floor_name,
+                      tuple(r.floor.rate for r in rounds), Goal("ratio", ">=", FLOOR_GOAL)))
+    if rounds[0].copy:
+        result.add(Figure(path, "events/s", ours, loads, "database floor: the same rows by COPY",
+                          tuple(r.copy.rate for r in rounds if r.copy)))
+    result.add(Figure(path, "events/s", ours, loads,
+                      "raw Celery no-op, production configuration",
+                      tuple(r.noop.rate for r in rounds), Goal("ratio", ">=", NOOP_GOAL),
+                      peer_unit="tasks/s"))
+    result.add(Figure(path, "events/s", ours, loads,
+                      "naive Celery ingest: a task per event, ORM row by row, a countdown "
+                      "per deadline", tuple(r.naive.rate for r in rounds),
+                      note=f"naive on {args.naive_events:,} events, one message each"))
+    result.add(Figure(
+        f"mixed stream ({rounds[0].mixed.items:,} events of {args.mixed_cases:,} cases: "
+        "openings, responses, resolutions, 10 % repeats, early evidence)", "events/s",
+        tuple(r.mixed.rate for r in rounds), loads,
+        floor_name.replace("the same rows", "the same writes"),
+        tuple(r.mixed_floor.rate for r in rounds), Goal("ratio", ">=", FLOOR_GOAL)))
+    result.add(Figure("raw Celery no-op, production configuration", "tasks/s",
+                      tuple(r.noop.rate for r in rounds), loads,
+                      "raw Celery no-op, plain Celery defaults",
+                      tuple(r.plain.rate for r in rounds)))
+    result.notes += [
+        f"{args.events:,} events per run, worker concurrency {args.workers} ({args.pool}), "
+        f"prefetch 4; the floor from {args.workers} connection(s) "
+        f"({'one on SQLite' if not rounds[0].copy else 'processes'}), one transaction per "
+        f"{args.batch} openings ({rounds[0].floor.rows // max(1, rounds[0].floor.events)} rows "
+        "per opening); the publisher runs in the benchmark's process, on the same cores.",
+        "Publishing times (s) of the ingest runs: "
+        + ", ".join(f"{r.ingest.publish_seconds:.1f}" for r in rounds),
+    ]
+    return result
+
+
+def say(line: str) -> None:
+    print(line, flush=True)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -282,73 +219,37 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     parser.add_argument("--events", type=int, default=100_000, help="help.opened events per run")
+    parser.add_argument("--mixed-cases", type=int, default=30_000,
+                        help="cases of the mixed stream (about 3.2 events each)")
+    parser.add_argument("--naive-events", type=int, default=5_000,
+                        help="openings sent to the naive peer, one message each")
     parser.add_argument("--batch", type=int, default=500, help="events per SDK message")
-    parser.add_argument("--workers", type=int, default=2, help="worker concurrency (both phases)")
-    parser.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
     parser.add_argument("--noop-tasks", type=int, default=20_000, help="no-op tasks per run")
-    parser.add_argument("--repeat", type=int, default=1, help="runs (medians are reported)")
-    parser.add_argument("--loglevel", default="WARNING", help="both workers' log level")
-    parser.add_argument("--stall", type=float, default=120.0, help="fail after this long idle")
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS, help="broker; its index is flushed")
-    parser.add_argument("--postgres", default=DEFAULT_POSTGRES, help="where to CREATE DATABASE")
-    parser.add_argument("--database-url", help="use this database as is (migrated, not dropped)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs (medians are reported)")
+    parser.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
     parser.add_argument("--sqlite", action="store_true", help="a SQLite file instead of Postgres")
-    parser.add_argument(
-        "--own-redis", action="store_true", help="start a redis-server for this run instead"
-    )
     parser.add_argument("--embedded", action="store_true", help="SQLite and --own-redis")
-    parser.add_argument("--keep", action="store_true", help="keep the database and the logs")
-    args = parser.parse_args(argv)
-    for name in ("events", "batch", "workers", "noop_tasks", "repeat"):
-        if getattr(args, name) < 1:
-            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    service_options(parser, DEFAULT_REDIS)
+    args = checked(parser, parser.parse_args(argv), "events", "mixed_cases", "naive_events",
+                   "batch", "noop_tasks", "repeat", postgres=False)
+    args.own_redis = args.own_redis or args.embedded
+    args.sqlite = args.sqlite or args.embedded
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    options = Options(
-        args.events,
-        args.batch,
-        args.workers,
-        args.pool,
-        args.noop_tasks,
-        args.repeat,
-        args.loglevel.upper(),
-        args.stall,
-    )
-    workdir = Path(tempfile.mkdtemp(prefix="slamon-bench-"))
-    try:
-        own_redis = args.own_redis or args.embedded
-        with (
-            bench_broker(workdir, None if own_redis else args.redis_url) as broker_url,
-            bench_database(
-                workdir,
-                given=args.database_url,
-                sqlite=args.sqlite or args.embedded,
-                postgres_admin=args.postgres,
-                keep=args.keep,
-            ) as db_url,
-        ):
-            print(
-                f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
-                f"{platform.platform()}, Python "
-                f"{platform.python_version()}\nbroker {_safe(broker_url)}; database "
-                f"{_safe(db_url)}\nworkers: pool {options.pool}, concurrency {options.workers}, "
-                f"prefetch 4, log level {options.loglevel}; publisher in this process",
-                flush=True,
-            )
-            results = run(db_url, broker_url, options, workdir)
-        print(report(results))
-    finally:
-        if args.keep:
-            print(f"kept worker logs in {workdir}")
-        else:
-            shutil.rmtree(workdir, ignore_errors=True)
-
-
-def _safe(url: str) -> str:
-    return make_url(url).render_as_string(hide_password=True) if "://" in url else url
+    began = time.perf_counter()
+    with services(args, "bench-ingest", sqlite=args.sqlite) as (broker_url, db_url, workdir):
+        say(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
+            f"{platform.platform()}, Python {platform.python_version()}\n"
+            f"broker {display_url(broker_url)}; database {display_url(db_url)}\n"
+            f"workers: pool {args.pool}, concurrency {args.workers}, prefetch 4, log level "
+            f"{args.loglevel}; publisher in this process")
+        rounds = run(db_url, broker_url, args, workdir)
+    mode = "SQLite, embedded" if db_url.startswith("sqlite") else "PostgreSQL"
+    say("medians of runs:" if len(rounds) > 1 else "result:")
+    publish(figures(rounds, args, mode), "bench_ingest", argv, began, args.json)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ In one run, on one machine and one broker:
 1. Seed ``--pending`` pending deadlines (half as many cases, a response and a resolution
    deadline each, due over the next two days), server-side; ``VACUUM ANALYZE``.
 2. Sweep: the median of ``--repeat`` sweeps of ``--due`` freshly seeded due rows, the claim
-   alone and claim + judge + writes; ``EXPLAIN ANALYZE`` of the claim.
+   alone and claim + judge + writes; ``EXPLAIN ANALYZE`` of the claim. Then the floor
+   (:mod:`benchmarks.sweep_floor`): the same claim, state update and inserts as one
+   hand-written statement, ``--repeat`` times over as many fresh rows.
 3. Compensations in process: :func:`slamon.worker.compensation.compensate` one after the other on
    every pending compensation (the sweeps' and more, ``--compensations`` in all), then
    ``--compensations`` more with :func:`slamon.worker.compensation.compensate_many`, in the chunks
@@ -26,6 +28,7 @@ In one run, on one machine and one broker:
    d. executions: ``--dup-timers`` countdown tasks past a short visibility timeout beside as
       many deadlines through our scheduler, due at the same instants.
 6. A table: target, measured, ratio. The machine is shared and small: medians, settings shown.
+   ``--json FILE`` writes the figures for ``python -m benchmarks``.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ import argparse
 import os
 import platform
 import shutil
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -45,6 +49,8 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
 
 from benchmarks.bench_services import bench_broker, bench_database
+from benchmarks.report import BenchResult, Figure, Goal, write_figures
+from benchmarks.sweep_floor import FloorReport, time_floor
 from benchmarks.timers_countdown import DuplicateOptions, Executions, NaiveMemory, naive_memory
 from benchmarks.timers_countdown import executions as run_executions
 from benchmarks.timers_lag import (
@@ -79,6 +85,7 @@ from slamon.worker.app import create_app
 DEFAULT_POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS = "redis://127.0.0.1:6379/11"
 SWEEP_TARGET_MS = 50.0
+FLOOR_TARGET = 3.0  # issue 13: the sweep's write path within 3 x its hand-written floor
 LAG_TARGET_S = 2.0
 PAY_TARGET = 1000.0
 
@@ -100,6 +107,7 @@ class Results:
     pending: int
     seed_seconds: float
     sweep: SweepReport
+    floor: FloorReport
     paid_in_process: PayReport
     paid_in_chunks: PayReport
     naive: NaiveMemory
@@ -126,6 +134,9 @@ def run(database_url: str, broker_url: str, args: argparse.Namespace, workdir: P
     say(f"2. sweep of {args.due:,} due rows, median of {args.repeat}: claim "
         f"{sweep.claim_ms:.1f} ms, claim + judge + write {sweep.total_ms:.1f} ms")
     say("   " + "\n   ".join(sweep.explain))
+    floor = time_floor(engine, args.due, args.repeat, "tf")
+    say(f"   floor, one hand-written statement, median of {args.repeat}: "
+        f"{floor.median_ms:.1f} ms; ours / floor {sweep.total_ms / floor.median_ms:.2f}")
 
     # Every compensation the sweeps left pending, and more up to --compensations: none is
     # left for the scheduler to dispatch during the later phases.
@@ -151,7 +162,8 @@ def run(database_url: str, broker_url: str, args: argparse.Namespace, workdir: P
     ours = run_roles(engine, roles, args)
     engine.dispose()
     broker.flushdb()
-    return Results(pending, seed_seconds, sweep, paid_in_process, paid_in_chunks, naive, ours)
+    return Results(pending, seed_seconds, sweep, floor, paid_in_process, paid_in_chunks, naive,
+                   ours)
 
 
 def run_roles(engine: Engine, roles: Roles, args: argparse.Namespace) -> Ours:
@@ -207,6 +219,10 @@ def table(r: Results, args: argparse.Namespace) -> str:
         ("sweep claim + judge + write", f"<= {SWEEP_TARGET_MS:g} ms",
          f"{r.sweep.total_ms:.1f} ms", f"{r.sweep.total_ms / SWEEP_TARGET_MS:.2f}",
          _met(r.sweep.total_ms <= SWEEP_TARGET_MS)),
+        ("sweep claim + judge + write vs one hand-written statement",
+         f"<= {FLOOR_TARGET:g} x floor", f"{r.sweep.total_ms:.1f} vs {r.floor.median_ms:.1f} ms",
+         f"{r.sweep.total_ms / r.floor.median_ms:.2f}",
+         _met(r.sweep.total_ms <= FLOOR_TARGET * r.floor.median_ms)),
         (f"fire lag p99, {lag.published / lag.window:,.0f} events/s sent, "
          f"{lag.ingested_in_window / lag.window:,.0f}/s ingested", f"<= {LAG_TARGET_S:g} s",
          f"{lag.percentile(99):.2f} s (p50 {lag.percentile(50):.2f}, max {max(lag.lags):.2f})",
@@ -236,6 +252,40 @@ def table(r: Results, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def figures(r: Results, args: argparse.Namespace, load: float) -> BenchResult:
+    """The table's figures for the report (one run each, except the sweeps' repeats)."""
+    ours, lag, runs = r.ours, r.ours.lag, r.ours.runs
+    one = (load,)
+    result = BenchResult(f"Timers ({r.pending:,} pending deadlines, PostgreSQL)", "")
+    result.add(Figure(f"sweep: claim + judge + write of {args.due:,} due", "ms",
+                      tuple(t.total_ms for t in r.sweep.timings), one,
+                      "floor: the same claim, update and inserts in one hand-written statement",
+                      tuple(r.floor.ms), Goal("ratio", "<=", FLOOR_TARGET), paired=False))
+    result.add(Figure(f"sweep: claim alone, {args.due:,} due", "ms",
+                      tuple(t.claim_ms for t in r.sweep.timings), one,
+                      goal=Goal("value", "<=", SWEEP_TARGET_MS)))
+    result.add(Figure(f"fire lag p99 while ingesting {lag.published / lag.window:,.0f} events/s",
+                      "s", (lag.percentile(99),), one, goal=Goal("value", "<=", LAG_TARGET_S),
+                      note=f"p50 {lag.percentile(50):.2f} s, max {max(lag.lags):.2f} s"))
+    for measure, paid in (("compensations, compensate() one by one, in process",
+                           r.paid_in_process),
+                          (f"compensations, compensate_many() in chunks of {DISPATCH_CHUNK}, "
+                           "in process", r.paid_in_chunks),
+                          ("compensations, scheduler → worker → ledger", ours.paid)):
+        result.add(Figure(measure, "/s", (paid.rate,), one,
+                          goal=Goal("value", ">=", PAY_TARGET)))
+    result.add(Figure(f"RSS of slamon worker + scheduler, {ours.pending:,} deadlines pending",
+                      "MiB", (ours.idle.rss,), one,
+                      f"countdown worker holding {r.naive.timers:,} timers",
+                      (r.naive.held.rss,), ratio_of="peer/value"))
+    result.add(Figure(f"executions past the visibility timeout, {runs.timers:,} deadlines",
+                      "duplicate runs", (float(max(0, runs.ours_ledger - runs.timers)),), one,
+                      "countdown tasks", (float(runs.duplicates),),
+                      Goal("value", "<=", 0), ratio_of="peer/value"))
+    result.notes.append(settings(r, args).replace("\n", "; "))
+    return result
+
+
 def _met(ok: bool) -> str:
     return "met" if ok else "NOT met"
 
@@ -246,7 +296,8 @@ def settings(r: Results, args: argparse.Namespace) -> str:
     return "\n".join([
         f"seeding {r.pending:,} pending deadlines took {r.seed_seconds:.1f} s",
         "sweep repeats (claim/total ms): "
-        + ", ".join(f"{t.claim_ms:.1f}/{t.total_ms:.1f}" for t in r.sweep.timings),
+        + ", ".join(f"{t.claim_ms:.1f}/{t.total_ms:.1f}" for t in r.sweep.timings)
+        + "; floor: " + ", ".join(f"{ms:.1f}" for ms in r.floor.ms),
         f"in process: {r.paid_in_process.paid:,} compensations one by one in "
         f"{r.paid_in_process.seconds:.1f} s, {r.paid_in_chunks.paid:,} in chunks in "
         f"{r.paid_in_chunks.seconds:.1f} s; through the roles: {ours.paid.paid:,} "
@@ -307,6 +358,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     run_.add_argument("--postgres", default=DEFAULT_POSTGRES, help="where to CREATE DATABASE")
     run_.add_argument("--database-url", help="use this Postgres database as is (not dropped)")
     run_.add_argument("--keep", action="store_true", help="keep the database and the logs")
+    run_.add_argument("--json", type=Path, help="write the figures to this file")
     args = parser.parse_args(argv)
     for name in ("pending", "due", "repeat", "compensations", "batch", "timers", "dup_timers",
                  "workers", "dup_restore_interval"):
@@ -322,6 +374,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
+    began = time.perf_counter()
     workdir = Path(tempfile.mkdtemp(prefix="slamon-bench-timers-"))
     try:
         with (
@@ -338,6 +391,12 @@ def main(argv: list[str] | None = None) -> None:
         say(f"load average at the end {_load()} (1, 5, 15 min)")
         say(settings(results, args))
         say(table(results, args))
+        if args.json:
+            result = figures(results, args, os.getloadavg()[0])
+            result.command = " ".join(["python -m benchmarks.bench_timers",
+                                       *(sys.argv[1:] if argv is None else argv)])
+            result.seconds = time.perf_counter() - began
+            write_figures(args.json, result)
     finally:
         if args.keep:
             say(f"kept the role logs in {workdir}")

@@ -88,13 +88,30 @@ def _node(role: str) -> str:
 
 
 def noop_worker(
-    broker_url: str, workers: int, pool: str, loglevel: str, workdir: Path, control: Celery
+    broker_url: str, workers: int, pool: str, loglevel: str, workdir: Path, control: Celery,
+    plain: bool = False,
 ) -> RoleWorker:
-    node = _node("noop")
+    """A :mod:`benchmarks.noop` worker: the production configuration, or Celery's defaults."""
+    node = _node("plain" if plain else "noop")
     argv = [sys.executable, "-m", "benchmarks.noop", "--broker", broker_url]
     argv += ["-c", str(workers), "--pool", pool, "--loglevel", loglevel, "-n", node]
+    argv += ["--plain"] if plain else []
     env = {**_clean_env(), "PYTHONUNBUFFERED": "1"}
-    return RoleWorker(argv, env, workdir / "noop-worker.log", node, control)
+    log = workdir / f"{'plain' if plain else 'noop'}-worker.log"
+    return RoleWorker(argv, env, log, node, control)
+
+
+def naive_worker(
+    database_url: str, broker_url: str, workers: int, pool: str, loglevel: str, workdir: Path,
+    control: Celery,
+) -> RoleWorker:
+    """A worker of the naive peer (:mod:`benchmarks.naive`)."""
+    node = _node("naive")
+    argv = [sys.executable, "-m", "benchmarks.naive", "--broker", broker_url]
+    argv += ["--database", database_url, "-c", str(workers), "--pool", pool]
+    argv += ["--loglevel", loglevel, "-n", node]
+    env = {**_clean_env(), "PYTHONUNBUFFERED": "1"}
+    return RoleWorker(argv, env, workdir / "naive-worker.log", node, control)
 
 
 def slamon_worker(

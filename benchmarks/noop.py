@@ -5,7 +5,12 @@ same serializer, ``acks_late``, prefetch, task events and dead-lettering consume
 worker; only the task and its queue differ. It lives here, not in ``worker/``, so that no
 production worker ever registers a benchmark task.
 
-Run a worker: ``python -m benchmarks.noop --broker URL [-c N] [--pool prefork] [-n NAME]``.
+With ``--plain`` the worker runs the same task on an app with Celery's plain defaults instead
+(early acknowledgement, no task events, the stock consumer): what Celery costs per message
+before any of the production choices.
+
+Run a worker: ``python -m benchmarks.noop --broker URL [--plain] [-c N] [--pool prefork]
+[-n NAME]``.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import argparse
 import socket
 
+from celery import Celery
 from kombu import Queue
 
 from slamon.worker.app import create_app
@@ -35,6 +41,10 @@ def noop() -> None:
     """Nothing: what is measured is Celery's own cost per message."""
 
 
+plain = Celery("slamon-bench-plain")
+plain.task(name=NOOP_TASK)(noop.run)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Run a worker for the no-op benchmark task.")
     parser.add_argument("--broker", required=True, help="Redis URL, e.g. redis://host:6379/9")
@@ -42,10 +52,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--pool", choices=["prefork", "threads", "solo"], default="prefork")
     parser.add_argument("--loglevel", default="WARNING")
     parser.add_argument("-n", "--name", default=None, help="node name")
+    parser.add_argument("--plain", action="store_true", help="Celery's defaults, not ours")
     args = parser.parse_args(argv)
-    app.conf.broker_url = args.broker
-    # The same worker arguments as `slamon worker` (slamon/commands/roles.py).
-    app.worker_main(
+    chosen = plain if args.plain else app
+    chosen.conf.broker_url = args.broker
+    # The same worker arguments as `slamon worker` (slamon/commands/roles.py); the plain
+    # worker leaves task events off, as Celery does by default.
+    chosen.worker_main(
         [
             "worker",
             f"--queues={NOOP_QUEUE}",
@@ -53,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             f"--pool={args.pool}",
             f"--loglevel={args.loglevel}",
             f"--hostname={args.name or f'bench-noop@{socket.gethostname()}'}",
-            "--task-events",
+            *([] if args.plain else ["--task-events"]),
         ]
     )
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, func, select
 
-from benchmarks.bench_ingest import FACTS
+from benchmarks.ingest_workload import FACTS
 from benchmarks.timers_procs import Alive, Memory, tree_memory, wait_until
 from benchmarks.timers_seed import (
     DeadlineSet,

@@ -187,6 +187,13 @@ class Roles:
         argv += ["--pool", "prefork", "-Q", WORKER_QUEUES, "-n", node]
         return RoleWorker(argv, self._env(), self.workdir / f"worker-{tag}.log", node, self.control)
 
+    def slamon_api(self, tag: str, port: int, token: str) -> RoleProcess:
+        """``slamon api`` on ``port``, with ``token`` holding every role."""
+        argv = [sys.executable, "-m", "slamon", "api", "--port", str(port)]
+        name = f"api-{tag}"
+        env = self._env(SLAMON_API_TOKEN=token)
+        return RoleProcess(argv, env, self.workdir / f"{name}.log", name)
+
     def slamon_scheduler(self, tag: str) -> RoleProcess:
         argv = [sys.executable, "-m", "slamon", "scheduler"]
         name = f"scheduler-{tag}"
