@@ -42,6 +42,7 @@ from slamon.embedded_redis import free_port
 from slamon.models.db.engine import create_db_engine
 from slamon.models.db.migrate import upgrade
 from slamon.models.db.tables import InboxEvent
+from slamon.models.states import InboxOutcome
 from slamon.sdk import Producer
 from slamon.worker.app import create_app
 
@@ -175,8 +176,8 @@ def wrk_phase(engine: Engine, broker: redis.Redis[bytes], url: str, worker: Role
     def count() -> int:
         with engine.connect() as conn:
             return int(conn.scalar(select(func.count()).where(
-                InboxEvent.event_id.startswith(f"{prefix}-"), InboxEvent.outcome == "applied"))
-                or 0)
+                InboxEvent.event_id.startswith(f"{prefix}-"),
+                InboxEvent.outcome == InboxOutcome.APPLIED)) or 0)
 
     # wrk counts the answers it read; a request in flight when it stopped may be applied too.
     wait_drained(broker, worker, args.stall, lambda: count() >= single.requests)

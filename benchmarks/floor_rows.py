@@ -27,6 +27,7 @@ from typing import Any
 from benchmarks.ingest_floor import Message, Write, opening_writes
 from slamon.models.events import HelpOpened, event_to_json, parse_event
 from slamon.models.policy.policy import PolicySet, load_policies
+from slamon.models.states import InboxOutcome
 from slamon.worker.case_apply import inbox_row, opening_rows
 
 CASE_UPDATE = (
@@ -54,7 +55,7 @@ def openings_floor(
             event = parse_event(raw)
             assert isinstance(event, HelpOpened)
             case, planned = opening_rows(policies, event, now)
-            inbox.append(inbox_row(event, now, "applied"))
+            inbox.append(inbox_row(event, now, InboxOutcome.APPLIED))
             cases.append(case)
             deadlines.extend(planned)
         out.append(opening_writes(inbox, cases, deadlines))
@@ -95,7 +96,7 @@ class _MixedFloor:
             self.seen.add(event_id)
             if isinstance(event, HelpOpened):
                 case, planned = opening_rows(self.policies, event, self.now)
-                inbox.append(inbox_row(event, self.now, "applied"))
+                inbox.append(inbox_row(event, self.now, InboxOutcome.APPLIED))
                 cases.append(case)
                 deadlines.extend(planned)
                 self.cases[case_id] = _Case({d["kind"] for d in planned}, dict(case))
@@ -103,10 +104,10 @@ class _MixedFloor:
                     applied_parked.append((evidence["event_id"],))
                     self._apply(evidence, case_updates, met)
             elif case_id in self.cases:
-                inbox.append(inbox_row(event, self.now, "applied"))
+                inbox.append(inbox_row(event, self.now, InboxOutcome.APPLIED))
                 self._apply(payload, case_updates, met)
             else:
-                inbox.append(inbox_row(event, self.now, "parked"))
+                inbox.append(inbox_row(event, self.now, InboxOutcome.PARKED))
                 self.parked.setdefault(case_id, []).append(payload)
         return [
             *opening_writes(inbox, cases, deadlines),

@@ -24,26 +24,12 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from queue import Empty
 from typing import Any
 
 import psycopg
 from sqlalchemy.engine import make_url
 
-INBOX_COLUMNS = (
-    "event_id", "case_id", "type", "occurred_at", "received_at", "payload", "outcome",
-    "detail", "duplicates",
-)
-CASE_COLUMNS = (
-    "case_id", "status", "monitored", "not_monitored_reason", "policy_id", "opened_at",
-    "order_id", "buyer_account", "merchant_id", "provider_id", "city", "category", "services",
-    "item_price", "responded_at", "resolved_at", "cancelled_at", "reopen_count", "assigned_at",
-    "reopened_at", "last_resolved_at", "last_event_at", "created_at", "updated_at",
-)
-DEADLINE_COLUMNS = (
-    "case_id", "kind", "clock", "policy_id", "due_at", "at_risk_at", "judge_at", "points",
-    "state", "at_risk_sent",
-)
-TABLES = (("events", INBOX_COLUMNS), ("cases", CASE_COLUMNS), ("deadlines", DEADLINE_COLUMNS))
 JSON_COLUMNS = {"payload", "services"}
 
 
@@ -79,15 +65,18 @@ def as_row(row: dict[str, Any], columns: tuple[str, ...]) -> tuple[Any, ...]:
                  for c in columns)
 
 
+def insert(table: str, rows: list[dict[str, Any]]) -> Write:
+    """An insert of ``rows`` (column dicts, as ingest builds them) into ``table``; the columns
+    are the rows' own, so the floor writes whatever ingest writes, schema changes included."""
+    columns = tuple(dict.fromkeys(name for row in rows for name in row))
+    return Write(table, columns, [as_row(r, columns) for r in rows])
+
+
 def opening_writes(
     inbox: list[dict[str, Any]], cases: list[dict[str, Any]], deadlines: list[dict[str, Any]]
 ) -> list[Write]:
     """The three inserts of a message of openings."""
-    return [
-        Write("events", INBOX_COLUMNS, [as_row(r, INBOX_COLUMNS) for r in inbox]),
-        Write("cases", CASE_COLUMNS, [as_row(r, CASE_COLUMNS) for r in cases]),
-        Write("deadlines", DEADLINE_COLUMNS, [as_row(r, DEADLINE_COLUMNS) for r in deadlines]),
-    ]
+    return [insert("events", inbox), insert("cases", cases), insert("deadlines", deadlines)]
 
 
 def row_count(messages: list[Message]) -> int:
@@ -150,11 +139,18 @@ def write_floor(url: str, method: str, shares: list[list[Message]], events: int)
         ]
         for writer in writers:
             writer.start()
-        spans = [queue.get(timeout=600) for _ in writers]
+        spans = []
+        while len(spans) < len(writers):
+            try:
+                spans.append(queue.get(timeout=1))
+            except Empty:
+                # A writer that failed puts nothing: stop the others rather than wait forever.
+                if any(w.exitcode not in (None, 0) for w in writers):
+                    for w in writers:
+                        w.terminate()
+                    raise RuntimeError("a floor writer failed (its traceback is above)") from None
         for writer in writers:
             writer.join()
-            if writer.exitcode != 0:
-                raise RuntimeError(f"a floor writer exited with {writer.exitcode}")
     seconds = max(end for _, end in spans) - min(start for start, _ in spans)
     return FloorRun(method, events, sum(row_count(share) for share in shares), seconds)
 

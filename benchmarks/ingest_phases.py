@@ -24,6 +24,7 @@ from benchmarks.ingest_workload import MixedStream, batches, check_mixed, opened
 from benchmarks.naive import NAIVE_INGEST, NAIVE_QUEUE, NAIVE_TIMERS
 from benchmarks.noop import NOOP_QUEUE, NOOP_TASK
 from slamon.models.db.tables import Case, Deadline, InboxEvent
+from slamon.models.states import InboxOutcome
 from slamon.sdk import Producer
 from slamon.worker.app import EVENTS_QUEUE
 
@@ -204,7 +205,7 @@ def check_ingested(engine: Engine, prefix: str, events: int) -> None:
         good = conn.scalar(
             select(func.count()).where(Case.case_id.like(like), Case.monitored, has_deadline)
         )
-    if outcomes != {"applied": events} or good != events:
+    if outcomes != {InboxOutcome.APPLIED: events} or good != events:
         raise RuntimeError(
             f"ingest went wrong: event outcomes {outcomes}; {good} of {events} cases "
             "monitored with deadlines"

@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, func, select
 
 from slamon.models.db.tables import Case, Deadline, InboxEvent
+from slamon.models.states import CaseStatus, DeadlineState, InboxOutcome
 
 SH = ZoneInfo("Asia/Shanghai")
 RESPONSE_AFTER = timedelta(minutes=10)
@@ -173,13 +174,13 @@ def check_mixed(engine: Engine, stream: MixedStream) -> None:
             ).all()
         )
     problems = []
-    if outcomes != {"applied": stream.distinct}:
+    if outcomes != {InboxOutcome.APPLIED: stream.distinct}:
         problems.append(f"event outcomes {outcomes}, expected {stream.distinct} applied")
     if counted != stream.repeats:
         problems.append(f"{counted} duplicates counted, expected {stream.repeats}")
-    if statuses != {"resolved": stream.cases}:
+    if statuses != {CaseStatus.RESOLVED: stream.cases}:
         problems.append(f"case statuses {statuses}, expected {stream.cases} resolved")
-    if set(states) != {"met"} or states["met"] < stream.cases:
+    if set(states) != {DeadlineState.MET} or states[DeadlineState.MET] < stream.cases:
         problems.append(f"deadline states {states}, expected every one met")
     if problems:
         raise RuntimeError("mixed stream went wrong: " + "; ".join(problems))

@@ -31,6 +31,7 @@ from slamon.models.db.engine import create_db_engine
 from slamon.models.db.tables import Case, Deadline, InboxEvent
 from slamon.models.events import HelpOpened, event_to_json, parse_event
 from slamon.models.policy.policy import PolicySet, load_policies
+from slamon.models.states import DeadlineState, InboxOutcome
 from slamon.worker.case_apply import opening_rows
 
 NAIVE_INGEST = "naive.ingest"
@@ -72,7 +73,7 @@ def ingest(event: dict[str, Any]) -> None:
         session.add(InboxEvent(event_id=parsed.event_id, case_id=parsed.case_id,
                                type=parsed.type, occurred_at=parsed.occurred_at,
                                received_at=now, payload=event_to_json(parsed),
-                               outcome="applied", duplicates=0))
+                               outcome=InboxOutcome.APPLIED, duplicates=0))
         session.add(Case(**case_row))
         deadlines = [Deadline(**row) for row in deadline_rows]
         for deadline in deadlines:
@@ -89,8 +90,9 @@ def judge(deadline_id: int) -> None:
     """Never run during the benchmark (its queue is not consumed); here for completeness."""
     with Session(_engine()) as session:
         deadline = session.get(Deadline, deadline_id)
-        if deadline is not None and deadline.state == "pending" and deadline.met_at is None:
-            deadline.state = "breached"
+        pending = deadline is not None and deadline.state == DeadlineState.PENDING
+        if deadline is not None and pending and deadline.met_at is None:
+            deadline.state = DeadlineState.BREACHED
             session.commit()
 
 
