@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import click
 
 from slamon.commands import (
@@ -39,6 +41,9 @@ def main() -> None:
     Start everything on embedded defaults with `slamon up`; see `slamon COMMAND --help`.
     """
     get_settings.cache_clear()  # read afresh, with the home this invocation names
+    # Whatever a command writes (the database, the AOF, logs, run.json, the token) is its
+    # owner's alone: files 0600, folders 0700, in every role `slamon up` starts too.
+    os.umask(0o077)
 
 
 for _command in (

@@ -5,14 +5,22 @@ server when the Python object is garbage-collected, while here the server must l
 long as ``slamon up`` and be reachable over TCP by the worker, scheduler, API and Flower.
 It listens on loopback only, on a free port recorded in the home, and appends every write to
 an AOF file in the home, so queued events survive a restart of the stack.
+
+It is locked: a password generated for each start (``requirepass``), which every role, the
+CLI and the SDK read from ``run.json`` (mode 0600) in the home, so another local user cannot
+queue events (or read the AOF's buyer accounts) past the API's tokens. The password reaches
+the server on its standard input, never on its command line, which every user can read in
+``ps``.
 """
 
 from __future__ import annotations
 
+import secrets
 import socket
 import subprocess
 import time
 from pathlib import Path
+from urllib.parse import quote
 
 import redis
 
@@ -30,19 +38,24 @@ def redis_executable() -> str:
 
 
 class EmbeddedRedis:
-    def __init__(self, directory: Path, port: int | None = None) -> None:
+    def __init__(
+        self, directory: Path, port: int | None = None, password: str | None = None
+    ) -> None:
         self.directory = directory
         self.port = port or free_port()
+        # URL-safe, so it goes into redis://:<password>@ as it is.
+        self.password = password or secrets.token_urlsafe(32)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://:{quote(self.password, safe='')}@127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 15.0) -> None:
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         args = [
             redis_executable(),
+            "-",  # the configuration (the password) is read from stdin first
             "--bind",
             "127.0.0.1",
             "--port",
@@ -58,7 +71,12 @@ class EmbeddedRedis:
             "--logfile",
             str(self.directory / "redis.log"),
         ]
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL)
+        self.process = subprocess.Popen(
+            args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        assert self.process.stdin is not None
+        self.process.stdin.write(f'requirepass "{self.password}"\n'.encode())
+        self.process.stdin.close()
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + timeout
         while True:

@@ -1,7 +1,8 @@
 """The producer SDK: validate help events, then put them on the ``sla.events`` queue.
 
     from slamon.sdk import Producer
-    producer = Producer("redis://localhost:6379/0")
+    producer = Producer("redis://:password@localhost:6379/0")
+    producer = Producer.from_settings()    # the broker slamon is configured for (below)
     producer.publish({"event_id": "e-1", "type": "help.opened", ...})
     producer.publish_many(events)          # one message for the whole batch
 
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from celery import Celery
 
@@ -29,6 +30,9 @@ from slamon.models.events import (
     parse_event,
 )
 from slamon.worker.app import EVENTS_QUEUE, create_app
+
+if TYPE_CHECKING:
+    from slamon.settings import Settings
 
 INGEST_TASK = "sla.ingest"
 Event = HelpEvent | Mapping[str, Any]
@@ -54,6 +58,17 @@ class Producer:
         self.app = app
         self.max_clock_skew = max_clock_skew
         self.clock = clock
+
+    @classmethod
+    def from_settings(cls, settings: Settings | None = None) -> Producer:
+        """A producer on the broker the ``slamon`` commands use: SLAMON_REDIS_URL, else the
+        Redis that a running ``slamon up`` started in SLAMON_HOME (its URL, password included,
+        is in ``$SLAMON_HOME/run.json``, readable by its owner only); and the service's
+        SLAMON_MAX_CLOCK_SKEW_SECONDS. Raises NoBrokerError when there is neither."""
+        from slamon.settings import get_settings
+
+        settings = settings or get_settings()
+        return cls(settings.broker, max_clock_skew=settings.max_clock_skew)
 
     def validate(self, event: Event, now: datetime | None = None) -> HelpEvent:
         """The event, parsed and checked as of ``now`` (this producer's clock unless given);

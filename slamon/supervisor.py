@@ -1,8 +1,11 @@
 """``slamon up``: the whole stack on one machine, as child processes of one supervisor.
 
 Steps:
+  0. Make the home private: the folder 0700, every file in it 0600 (an older home is tightened
+     too), and a umask of 077 for everything written from now on, by us and by every child.
   1. Lock the home (a second ``up`` on the same home says where the first one is and exits).
-  2. Use the Redis the settings name, or start the embedded one in the home.
+  2. Use the Redis the settings name, or start the embedded one in the home, locked with a
+     password generated for this run (kept in ``run.json``, never printed).
   3. Migrate the database (a SQLite file in the home unless the settings name another).
   4. Take the API token from the settings, or generate one and keep it in the home (0600).
   5. Start worker, scheduler, API (and Flower) as ``python -m slamon <role>``, each logging to
@@ -28,14 +31,27 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
+from slamon import log_masking
 from slamon.embedded_redis import EmbeddedRedis
 from slamon.models.db.engine import create_db_engine, display_url
 from slamon.models.db.migrate import upgrade
-from slamon.settings import Settings, read_run_file
+from slamon.models.redaction import Redactor, mask_url
+from slamon.settings import Settings, read_run_file, url_secrets
 
 STOP_TIMEOUT_SECONDS = 20.0
 MAX_RESTARTS = 5  # within RESTART_WINDOW_SECONDS, then the stack gives up
 RESTART_WINDOW_SECONDS = 60.0
+PRIVATE_UMASK = 0o077  # files 0600, folders 0700
+
+
+def make_private(home: Path) -> None:
+    """The home and everything already in it readable by its owner only; new files too."""
+    os.umask(PRIVATE_UMASK)
+    home.mkdir(mode=0o700, parents=True, exist_ok=True)
+    home.chmod(0o700)
+    for path in home.rglob("*"):
+        if not path.is_symlink():
+            path.chmod(0o700 if path.is_dir() else 0o600)
 
 
 class AlreadyRunning(RuntimeError):
@@ -52,6 +68,7 @@ class Child:
 
     def start(self, env: dict[str, str]) -> None:
         log: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.log_path.chmod(0o600)  # a log from before the umask included
         self.process = subprocess.Popen(
             [sys.executable, "-m", "slamon", *self.args],
             env=env,
@@ -80,7 +97,7 @@ class Stack:
     # -- lifecycle ---------------------------------------------------------------------
 
     def run(self, out: IO[str] = sys.stdout) -> int:
-        self.home.mkdir(parents=True, exist_ok=True)
+        make_private(self.home)
         self._take_lock()
         signal.signal(signal.SIGTERM, self._on_signal)
         signal.signal(signal.SIGINT, self._on_signal)
@@ -116,6 +133,8 @@ class Stack:
             self.redis = EmbeddedRedis(self.home / "redis")
             self.redis.start()
             redis_url = self.redis.url
+            # Our own messages from now on mask the password we just made up, too.
+            log_masking.install(Redactor([*self.settings.secrets(), *url_secrets(redis_url)]))
         database_url = self.settings.database
         engine = create_db_engine(database_url)
         upgrade(engine)
@@ -143,23 +162,25 @@ class Stack:
         if self.flower:
             run["flower_url"] = f"http://127.0.0.1:{self.settings.flower_port}"
         _write_private(self.settings.run_file, json.dumps(run, indent=2))
-        print(f"slamon home   {self.home}", file=out)
-        print(f"redis         {redis_url}{' (embedded)' if self.redis else ''}", file=out)
+        # Secrets stay in the files they live in (0600): the terminal's scrollback, a CI log
+        # or a screen share is no place for them.
+        print(f"slamon home   {self.home} (private: 0700)", file=out)
+        embedded = f" (embedded, password in {self.settings.run_file})" if self.redis else ""
+        print(f"redis         {mask_url(redis_url)}{embedded}", file=out)
         print(f"database      {display_url(database_url)}", file=out)
         print(f"api           {api_url}", file=out)
         print(f"dashboard     {api_url}/", file=out)
         if self.settings.api_token:
             print("api token     from SLAMON_API_TOKEN", file=out)
         else:
-            # Generated for this home: say it once, so the operator can use the API at all.
-            print(f"api token     {token}  (kept in {self.home / 'api_token'})", file=out)
+            print(f"api token     in {self.home / 'api_token'} (mode 0600)", file=out)
         if self.flower:
             print(f"flower        {run['flower_url']}", file=out)
         return env
 
     def _start_children(self, env: dict[str, str], out: IO[str]) -> None:
         logs = self.home / "logs"
-        logs.mkdir(exist_ok=True)
+        logs.mkdir(mode=0o700, exist_ok=True)
         roles = ["worker", "scheduler", "api"] + (["flower"] if self.flower else [])
         for role in roles:
             child = Child(role, [role], logs / f"{role}.log")
@@ -240,5 +261,6 @@ def _home_token(home: Path) -> str:
 
 def _write_private(path: Path, text: str) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.fchmod(fd, 0o600)  # O_CREAT's mode applies to a new file only
     with os.fdopen(fd, "w") as handle:
         handle.write(text)

@@ -13,6 +13,7 @@ import click
 
 from slamon.commands.common import fail, settings_or_exit
 from slamon.models.event_fields import ID_PATTERN
+from slamon.models.redaction import mask_url
 
 CHUNK = 500  # events per queued message: one SDK batch
 
@@ -100,7 +101,8 @@ def _queueing(broker: str) -> Iterator[None]:
     try:
         yield
     except (KombuError, OSError) as exc:
-        fail(f"could not queue events to {broker}: {exc} (the events printed above are queued)")
+        fail(f"could not queue events to {mask_url(broker)}: {exc} "
+             "(the events printed above are queued)")
 
 
 def _count_lines(source: IO[str]) -> int | None:

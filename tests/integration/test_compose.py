@@ -46,7 +46,13 @@ def test_compose_file_is_valid_and_roles_exist() -> None:
     services = config["services"]
     assert isinstance(services, dict)
     assert {"redis", "postgres", "migrate", "worker", "scheduler", "api", "flower"} <= set(services)
-    assert "--appendonly" in services["redis"]["command"]
+    redis_command = " ".join(services["redis"]["command"])
+    assert "--appendonly" in redis_command
+    # The broker is locked, by the container's shell ($$: not compose's interpolation, so the
+    # password stays out of the command compose records).
+    assert '--requirepass "$$REDIS_PASSWORD"' in redis_command
+    assert services["redis"]["environment"]["REDIS_PASSWORD"]
+    assert "REDISCLI_AUTH" in " ".join(services["redis"]["healthcheck"]["test"])
     for name in ("migrate", "worker", "scheduler", "api", "flower"):
         command = services[name]["command"]
         assert command[0] == "slamon" and command[1] == name
@@ -55,7 +61,8 @@ def test_compose_file_is_valid_and_roles_exist() -> None:
         assert result.exit_code == 0, result.output
         env = services[name]["environment"]
         assert env["SLAMON_DATABASE_URL"].startswith("postgresql+psycopg://")
-        assert env["SLAMON_REDIS_URL"] == "redis://redis:6379/0"
+        assert env["SLAMON_REDIS_URL"].startswith("redis://:")  # with the password
+        assert env["SLAMON_REDIS_URL"].endswith("@redis:6379/0")
     for name in ("worker", "scheduler", "api", "flower"):
         assert (
             services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
@@ -66,5 +73,7 @@ def test_no_secret_is_committed() -> None:
     text = (ROOT / "docker-compose.yml").read_text()
     assert "change-me" not in text
     # every secret is interpolated from .env and required there
-    for variable in ("POSTGRES_PASSWORD", "SLAMON_API_TOKEN", "SLAMON_FLOWER_BASIC_AUTH"):
+    for variable in (
+        "POSTGRES_PASSWORD", "REDIS_PASSWORD", "SLAMON_API_TOKEN", "SLAMON_FLOWER_BASIC_AUTH"
+    ):
         assert f"${{{variable}:?" in text
