@@ -3,9 +3,17 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
+import pytest
+
+from slamon.bootstrap import build_runtime
 from slamon.models.payout import Limit, PayoutLimits, PayoutWindow, PolicyPayout, decide
+from slamon.models.policy.policy import PolicyError, parse_policy
 from slamon.settings import Settings
+from slamon.worker import runtime as runtime_mod
+from tests.unit.policy_samples import shipped_text
+from tests.unit.test_policy_loading import renamed
 
 NOW = datetime(2026, 11, 26, 10, 0, tzinfo=timezone(timedelta(hours=8)))
 LIMITS = PayoutLimits(points_per_hour=20_000, penalties_per_account_per_day=2,
@@ -57,3 +65,19 @@ def test_a_policy_sets_its_own_per_compensation_and_per_account_limits() -> None
     assert own.points_per_compensation == 200_000
     assert own.penalties_per_account_per_day == 2 and own.points_per_hour == 20_000
     assert LIMITS.for_policy(None) is LIMITS
+
+
+def test_a_policy_file_sets_its_payout_limits_and_the_runtime_takes_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    text = renamed(shipped_text(), "tmall-2030", "2030-01-01") + (
+        "\n[payout]\nmax_points_per_compensation = 200000\n")
+    (tmp_path / "tmall-2030.toml").write_text(text, encoding="utf-8")
+    monkeypatch.setattr(runtime_mod, "_current", None)
+    runtime = build_runtime(Settings(home=tmp_path, policy=tmp_path))
+    assert runtime.payout_limits.for_policy("tmall-2030").points_per_compensation == 200_000
+    assert runtime.payout_limits.for_policy("tmall-2022").points_per_compensation == 100_000
+    with pytest.raises(PolicyError, match=r"payout\.max_points_per_compensation"):
+        parse_policy(text.replace("= 200000", "= 0"), "tmall-2030.toml")
+    with pytest.raises(PolicyError, match="payout"):
+        parse_policy(text + "limit = 1\n", "tmall-2030.toml")  # an unknown key is refused
