@@ -19,12 +19,14 @@ from sqlalchemy import Engine, text
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from slamon.api.auth import token_role_checker
+from slamon.api.auth import token_caller, token_role_checker
 from slamon.api.broker_gauges import BrokerProbe
 from slamon.api.dashboard import dashboard_router
 from slamon.api.dead_letters import dead_letters_router
+from slamon.api.lookup import lookup_router
 from slamon.api.metrics import render_metrics
 from slamon.api.ops import ops_router
+from slamon.api.reports import reports_router
 from slamon.models.db.engine import create_db_engine, snapshot
 from slamon.models.db.views import DISPLAY_ZONE, case_view
 from slamon.models.event_fields import ID_PATTERN, json_type
@@ -140,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(payload, media_type=content_type)
 
     app.include_router(dead_letters_router(engine, require))
+    app.include_router(reports_router(settings, engine, require))
+    app.include_router(lookup_router(engine, require, token_caller(settings)))
     app.include_router(dashboard_router(settings, engine))
     return app
 

@@ -17,23 +17,34 @@ from slamon.settings import Caller, Role, Settings
 Require = Callable[[Role], Callable[[Request], Caller]]
 
 
-def token_role_checker(settings: Settings) -> Require:
+def token_caller(settings: Settings) -> Callable[[Request], Caller]:
+    """Who presented the request's bearer token; 401 without one or with an unknown one."""
     tokens = [(t.encode(), caller) for t, caller in settings.callers().items()]
+
+    def identify(request: Request) -> Caller:
+        header = request.headers.get("authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise _unauthorized("missing bearer token")
+        given = presented.strip().encode()
+        # Compare against every token, without stopping early, so timing says nothing.
+        found: Caller | None = None
+        for token, caller in tokens:
+            if hmac.compare_digest(token, given):
+                found = caller
+        if found is None:
+            raise _unauthorized("invalid token")
+        return found
+
+    return identify
+
+
+def token_role_checker(settings: Settings) -> Require:
+    identify = token_caller(settings)
 
     def require(role: Role) -> Callable[[Request], Caller]:
         def check(request: Request) -> Caller:
-            header = request.headers.get("authorization", "")
-            scheme, _, presented = header.partition(" ")
-            if scheme.lower() != "bearer" or not presented:
-                raise _unauthorized("missing bearer token")
-            given = presented.strip().encode()
-            # Compare against every token, without stopping early, so timing says nothing.
-            found: Caller | None = None
-            for token, caller in tokens:
-                if hmac.compare_digest(token, given):
-                    found = caller
-            if found is None:
-                raise _unauthorized("invalid token")
+            found = identify(request)
             if role not in found.roles:
                 raise HTTPException(403, detail={"error": f"token lacks the {role!r} role"})
             return found

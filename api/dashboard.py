@@ -1,4 +1,6 @@
-"""The operators' dashboard: ``GET /`` (one HTML page) and ``GET /v1/summary`` (its data).
+"""The operators' dashboard: ``GET /`` (one HTML page: overview, search, case, at risk,
+reports) and ``GET /v1/summary`` (the overview's data; the other views read
+:mod:`slamon.api.lookup`, ``/v1/cases/{id}`` and :mod:`slamon.api.reports`).
 
 The page is public and holds no data: its script asks for a bearer token once, keeps it in
 ``sessionStorage`` (a ``#token=…`` fragment is moved there and removed from the address, so
@@ -33,6 +35,9 @@ from slamon.models.policy.policy import load_policies
 from slamon.settings import Settings
 
 REFRESH_SECONDS = 5
+# The page's script, in order: shared parts, one file per view, then the start.
+SCRIPTS = ("core.js", "charts.js", "overview.js", "case.js", "at_risk.js", "reports.js",
+           "main.js")
 # Several open dashboards share one set of queries per this many seconds.
 SUMMARY_CACHE_SECONDS = 2.0
 
@@ -81,7 +86,9 @@ def render_page() -> tuple[str, str]:
     """The page with its stylesheet and script inlined, and the CSP that admits just those."""
     static = resources.files("slamon.api") / "static"
     style = (static / "dashboard.css").read_text(encoding="utf-8")
-    script = (static / "dashboard.js").read_text(encoding="utf-8")
+    # One script, one hash: the files share one function scope (core.js says how).
+    parts = [(static / name).read_text(encoding="utf-8") for name in SCRIPTS]
+    script = '"use strict";\n(() => {\n' + "\n".join(parts) + "})();\n"
     page = Template((static / "dashboard.html").read_text(encoding="utf-8")).substitute(
         style=style, script=script, refresh_seconds=REFRESH_SECONDS
     )

@@ -32,6 +32,7 @@ from sqlalchemy import Engine, or_, select, update
 from sqlalchemy.orm import Session
 
 from slamon.models.db.bulk import among, chunks
+from slamon.models.db.case_facts import refresh_case_facts
 from slamon.models.db.claims import claim_rows
 from slamon.models.db.engine import transaction
 from slamon.models.db.locks import lock_cases
@@ -183,12 +184,17 @@ def _judge_chunk(
 
     counts: dict[Outcome, int] = {}
     breached: list[BreachRow] = []
+    judged: set[str] = set()
     for outcome, group in by_outcome.items():
         changed = set(_set_state(session, [r.deadline_id for r in group], outcome, now, claimer))
         counts[outcome] = len(changed)
+        if outcome != "wait":
+            judged.update(r.case_id for r in group if r.deadline_id in changed)
         if outcome == DeadlineState.BREACHED:
             breached = [r for r in group if r.deadline_id in changed]
     recorded = record_breaches(session, breached, now, redispatch_after) if breached else []
+    if judged:
+        refresh_case_facts(session, judged)  # what the reports count, under the same locks
     return counts, recorded
 
 

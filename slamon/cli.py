@@ -16,6 +16,7 @@ from slamon.commands import (
     deadline,
     guard,
     policy,
+    report,
     roles,
     schema,
     secret,
@@ -64,6 +65,7 @@ for _command in (
     guard.command,
     audit.command,
     secret.command,
+    report.command,
 ):
     main.add_command(_command)
 main.add_command(dead_letters.command)

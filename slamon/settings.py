@@ -134,6 +134,12 @@ class Settings(BaseSettings):
     payout_max_points_per_compensation: int = Field(
         100_000, ge=1, description="Points of one compensation paid without a person."
     )
+    report_max_days: int = Field(
+        400, ge=1, le=3660, description="Longest period one compliance report may cover."
+    )
+    report_max_rows: int = Field(
+        1000, ge=1, le=100_000, description="Most groups one report page may return."
+    )
 
     outbound_stream: str = "slamon:outbound"
     webhook_urls: Annotated[list[HttpUrl], NoDecode] = Field(

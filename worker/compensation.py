@@ -30,6 +30,7 @@ from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Engine, bindparam, literal_column, select, update
 
+from slamon.models.db.case_facts import refresh_case_facts
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import Breach, Compensation, OutboxMessage
 from slamon.models.db.upsert import insert_new
@@ -288,6 +289,8 @@ def _record_paid(
             else:  # issued or flagged by a concurrent attempt at the same compensation
                 outcomes[owed.id] = CompensationOutcome(
                     owed.id, "skipped", "already recorded by another attempt")
+        # Points paid and breaches settled are what the reports count; still under the locks.
+        refresh_case_facts(conn, {owed.case_id for owed, _ in paid})
     return outcomes
 
 

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 
 from slamon.models.audit import Action, Resolution
 from slamon.models.db.bulk import chunks
+from slamon.models.db.case_facts import refresh_case_facts
 from slamon.models.db.engine import snapshot, transaction
 from slamon.models.db.ops import compensation_view
 from slamon.models.db.tables import (
@@ -166,7 +167,8 @@ def resolve_review(
     else:
         _move(session, comp, _P.PAID_IN_ERROR, Action.RESOLVE_REVIEW, actor, now, note)
     comp.last_error = f"review resolved by {actor}: payment {resolution}: {_bounded(note)}"
-    session.flush()
+    # A payment that stands settles the breach: what the compliance reports count changes.
+    refresh_case_facts(session, [comp.case_id])
     return compensation_view(comp, zone)
 
 

@@ -45,6 +45,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from slamon.models.db.bulk import chunks
+from slamon.models.db.case_facts import refresh_case_facts
 from slamon.models.db.engine import transaction
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import DeadLetter, InboxEvent
@@ -197,9 +198,11 @@ def ingest_in_session(
             accepted.append((index, item))
     if accepted:
         batch = _prepare(session, runtime, now, source, [e for _, e in accepted])  # step 2
+        touched = {event.case_id for _, event in accepted}
         accepted = _open_in_bulk(batch, accepted, outcomes)  # step 3, independent openings
         for index, event in sorted(accepted, key=lambda pair: pair[1].occurred_at):
             outcomes[index] = _ingest_guarded(batch, event)  # steps 3-5
+        refresh_case_facts(session, touched)  # what the reports count, still under the locks
     return [o for o in outcomes if o is not None]
 
 

@@ -16,6 +16,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from slamon.models.db import sqlite_functions
+
 _engines: dict[tuple[int, str], Engine] = {}
 
 
@@ -48,6 +50,8 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)
+        # What the read models need and SQLite lacks (percentiles, local days, durations).
+        event.listen(engine, "connect", sqlite_functions.register)
         # Let SQLAlchemy, not pysqlite, issue BEGIN (see _sqlite_begin).
         event.listen(engine, "connect", lambda c, _r: setattr(c, "isolation_level", None))
         event.listen(engine, "begin", _sqlite_begin)

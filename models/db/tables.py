@@ -19,6 +19,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -59,6 +60,9 @@ ID = 64  # bounded identifiers (case, event, order, account ids)
 
 PENDING = text(f"state = '{DeadlineState.PENDING}'")
 UNPUBLISHED = text("published_at IS NULL")
+# The index predicate as each planner matches the query's ``monitored = true`` (SQLite: = 1).
+MONITORED_PG = text("monitored")
+MONITORED_SQLITE = text("monitored = 1")
 
 
 def allowed(column: str, states: type[StrEnum]) -> CheckConstraint:
@@ -80,7 +84,13 @@ class Case(Base):
     """A help request (求助单) and what is known of it."""
 
     __tablename__ = "cases"
-    __table_args__ = (allowed("status", CaseStatus),)
+    __table_args__ = (
+        allowed("status", CaseStatus),
+        # The dashboard's search: by order, by buyer, a merchant's newest cases.
+        Index(None, "order_id"),
+        Index(None, "buyer_account"),
+        Index(None, "merchant_id", "opened_at"),
+    )
 
     case_id: Mapped[str] = mapped_column(String(ID), primary_key=True)
     status: Mapped[CaseStatus] = mapped_column(StatusType(CaseStatus))
@@ -269,6 +279,8 @@ class OutboxMessage(Base):
         Index(
             "ix_outbox_unpublished", "id", postgresql_where=UNPUBLISHED, sqlite_where=UNPUBLISHED
         ),
+        # A case page's payment history (slamon.models.db.views).
+        Index(None, "case_id"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
@@ -339,3 +351,46 @@ class LedgerEntry(Base):
     case_id: Mapped[str] = mapped_column(String(ID))
     kind: Mapped[str] = mapped_column(String(32))
     issued_at: Mapped[datetime]
+
+
+class CaseFacts(Base):
+    """What a compliance report counts of one case, kept beside it (one row per case).
+
+    A projection of the case, its deadlines, breaches and compensations, rewritten from them by
+    :func:`slamon.models.db.case_facts.refresh_case_facts` in every transaction that changes
+    them (ingest, judgement, payment), under the case's lock. A report then reads one narrow
+    row per case instead of joining four tables (benchmarks/bench_reports.py).
+    """
+
+    __tablename__ = "case_facts"
+    __table_args__ = (
+        Index(
+            "ix_case_facts_opened_at",
+            "opened_at",
+            postgresql_where=MONITORED_PG,
+            sqlite_where=MONITORED_SQLITE,
+        ),
+    )
+
+    case_id: Mapped[str] = mapped_column(
+        ForeignKey("cases.case_id", ondelete="CASCADE"), primary_key=True
+    )
+    opened_at: Mapped[datetime]
+    monitored: Mapped[bool] = mapped_column(Boolean)
+    policy_id: Mapped[str | None] = mapped_column(String(ID))
+    merchant_id: Mapped[str] = mapped_column(String(ID))
+    provider_id: Mapped[str | None] = mapped_column(String(ID))
+    city: Mapped[str | None] = mapped_column(String(ID))
+    category: Mapped[str] = mapped_column(String(ID))
+    # 1 when the promise's deadline was judged (met or breached); kept: met, or its breach
+    # contested by timely evidence. Integers, so that a report sums them.
+    response_judged: Mapped[int] = mapped_column(Integer)
+    response_kept: Mapped[int] = mapped_column(Integer)
+    resolution_judged: Mapped[int] = mapped_column(Integer)
+    resolution_kept: Mapped[int] = mapped_column(Integer)
+    breaches_open: Mapped[int] = mapped_column(Integer)
+    breaches_settled: Mapped[int] = mapped_column(Integer)
+    breaches_contested: Mapped[int] = mapped_column(Integer)
+    points_paid: Mapped[int] = mapped_column(Integer)  # compensations with an issue time
+    response_seconds: Mapped[float | None] = mapped_column(Float)  # opened → first response
+    resolution_seconds: Mapped[float | None] = mapped_column(Float)  # opened → resolution

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from slamon.models.db.tables import Breach, Case, Compensation, Deadline, InboxEvent
+from slamon.models.db.tables import Breach, Case, Compensation, Deadline, InboxEvent, OutboxMessage
 
 UTC_ZONE = ZoneInfo("UTC")
 # Operators read instants in Tmall's zone (the default policy calendar's).
@@ -36,6 +36,7 @@ def case_view(
     compensations = session.scalars(
         select(Compensation).where(Compensation.case_id == case_id).order_by(Compensation.id)
     ).all()
+    history = _payment_history(session, case_id, zone) if compensations else {}
     view: dict[str, Any] = {
         "case_id": case.case_id,
         "status": case.status,
@@ -69,17 +70,20 @@ def case_view(
         ],
         "breaches": [
             {
+                "id": b.id,
                 "kind": b.kind,
                 "due_at": iso(b.due_at, zone),
                 "detected_at": iso(b.detected_at, zone),
                 "points": b.points,
                 "status": b.status,
+                "reason": b.reason,
                 "evidence_at": iso(b.evidence_at, zone),
             }
             for b in breaches
         ],
         "compensations": [
             {
+                "id": c.id,
                 "kind": c.kind,
                 "account": c.account,
                 "points": c.points,
@@ -87,7 +91,11 @@ def case_view(
                 "idempotency_key": c.idempotency_key,
                 "attempts": c.attempts,
                 "last_error": c.last_error,
+                "reference": c.reference,
+                "created_at": iso(c.created_at, zone),
+                "next_attempt_at": iso(c.next_attempt_at, zone),
                 "issued_at": iso(c.issued_at, zone),
+                "history": history.get(c.id, []),
             }
             for c in compensations
         ],
@@ -95,6 +103,35 @@ def case_view(
     if with_events:
         view["events"] = _events(session, case_id, zone)
     return view
+
+
+def _payment_history(
+    session: Session, case_id: str, zone: tzinfo
+) -> dict[int, list[dict[str, Any]]]:
+    """Per compensation id, what its attempts announced (issued, failed, review), oldest first.
+
+    The announcements are the outbox rows the compensation service writes with each outcome
+    (``ix_outbox_case_id`` finds a case's); a retryable failure writes none, and shows in the
+    compensation's ``attempts`` and ``last_error``.
+    """
+    rows = session.scalars(
+        select(OutboxMessage)
+        .where(OutboxMessage.case_id == case_id, OutboxMessage.topic.startswith("compensation."))
+        .order_by(OutboxMessage.id)
+    ).all()
+    history: dict[int, list[dict[str, Any]]] = {}
+    for row in rows:
+        compensation_id = row.payload.get("compensation_id")
+        if isinstance(compensation_id, int):
+            history.setdefault(compensation_id, []).append(
+                {
+                    "topic": row.topic,
+                    "at": iso(row.created_at, zone),
+                    "reason": row.payload.get("reason"),
+                    "reference": row.payload.get("reference"),
+                }
+            )
+    return history
 
 
 def _parked_view(session: Session, case_id: str, zone: tzinfo) -> dict[str, Any] | None:

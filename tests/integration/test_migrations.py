@@ -205,3 +205,11 @@ def test_0005_classifies_old_dead_letters_and_dates_pending_deadlines(db_url: st
         assert str(since).startswith("2026-11-26 01:00:05")
     finally:
         engine.dispose()
+
+
+def test_case_facts_index_is_partial(engine: Engine) -> None:
+    # compare_metadata does not compare partial predicates: checked here.
+    (index,) = inspect(engine).get_indexes("case_facts")
+    assert (index["name"], index["column_names"]) == ("ix_case_facts_opened_at", ["opened_at"])
+    if engine.dialect.name == "postgresql":
+        assert index["dialect_options"]["postgresql_where"] == "monitored"

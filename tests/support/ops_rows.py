@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert
 
+from slamon.models.db.case_facts import refresh_case_facts
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Breach, Case, Compensation, DeadLetter, Deadline, OutboxMessage
 from slamon.models.deadlines import deadline_key
@@ -28,6 +29,9 @@ class OpsRows:
     def _insert(self, table: Any, values: dict[str, Any]) -> Any:
         with transaction(self.engine) as session:
             result = session.execute(insert(table).returning(*table.__table__.primary_key), values)
+            if table is not OutboxMessage and "case_id" in values:
+                # What a writer of these rows does in the same transaction.
+                refresh_case_facts(session, [values["case_id"]])
             return result.scalar_one()
 
     def case(self, case_id: str, status: str = "open") -> str:
