@@ -127,7 +127,6 @@ def test_two_scheduler_and_two_worker_processes(
     cases = 400
     engine = create_db_engine(postgres_url)
     upgrade(engine)
-    seed_cases(engine, cases, utcnow() - timedelta(minutes=10))
     scheduler_env = role_env(postgres_url, redis_url, tmp_path / "home",
                              SLAMON_SWEEP_BATCH="40", SLAMON_LOG_LEVEL="INFO")
     # 400 penalties of 5,000 points within a minute: more than the payout guard's default
@@ -143,6 +142,11 @@ def test_two_scheduler_and_two_worker_processes(
         role_process("scheduler", scheduler_env, logs[0]),
         role_process("scheduler", scheduler_env, logs[1]),
     ):
+        # The deadlines come due only once both schedulers sweep: seeded earlier, the first to
+        # start (on a loaded machine, seconds before the other) could catch up on all of them.
+        wait_for(lambda: all("running" in log.read_text() for log in logs), timeout=60,
+                 interval=0.2, what="both schedulers sweeping")
+        seed_cases(engine, cases, utcnow() - timedelta(minutes=10))
         try:
             wait_for(lambda: ledger_count(engine) >= cases, timeout=90, interval=0.5,
                      what=f"{cases} ledger entries")
