@@ -216,7 +216,7 @@ class Stack:
                 child.start(env)
         return 0
 
-    def _on_signal(self, signum: int, _frame: object) -> None:
+    def _on_signal(self, _signum: int, _frame: object) -> None:
         self.stopping = True
 
     def _shutdown(self, out: IO[str]) -> None:

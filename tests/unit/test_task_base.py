@@ -3,6 +3,7 @@ capped, jittered exponential backoff, for as long as it takes; nothing else is r
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -60,3 +61,25 @@ def test_a_transient_error_is_retried_after_a_capped_jittered_backoff(
         assert all(0 <= c <= min(2**retries, RETRY_BACKOFF_MAX) for c in seen), (retries, seen)
     assert len(set(countdowns[20])) > 1  # jittered, not one fixed delay
     assert max(countdowns[20]) > 32  # drawn up to the cap: 30 draws all <= 32 is ~1e-8
+
+
+def test_a_retry_is_logged_as_a_warning_and_the_task_runs_again(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    calls: list[str] = []
+
+    def down_once(_runtime: object, raw: str, **_kwargs: object) -> None:
+        calls.append(raw)
+        if len(calls) == 1:
+            raise InterfaceError("SELECT 1", {}, Exception("connection already closed"))
+
+    monkeypatch.setattr(runtime, "current", lambda: None)
+    monkeypatch.setattr(ingest, "ingest_raw", down_once)
+    with caplog.at_level(logging.WARNING, "slamon.tasks"):
+        result = ingest_task.apply(args=['{"event_id": "e1"}'])  # eager: the retry runs at once
+    assert result.successful() and calls == ['{"event_id": "e1"}'] * 2
+    [record] = [r for r in caplog.records if r.name == "slamon.tasks"]
+    assert record.levelno == logging.WARNING
+    message = record.getMessage()
+    assert message.startswith("sla.ingest ") and ": retry 1: " in message
+    assert "connection already closed" in message
