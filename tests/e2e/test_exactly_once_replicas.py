@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+import redis
 from sqlalchemy import Engine, func, select
 
 from slamon.models.db.engine import create_db_engine, transaction
@@ -24,6 +25,7 @@ from slamon.models.db.migrate import upgrade
 from slamon.models.db.tables import Breach, Compensation, Deadline, LedgerEntry
 from slamon.models.payout import PayoutLimits
 from slamon.scheduler.loop import LoopConfig, SchedulerLoop
+from slamon.worker.app import COMPENSATION_QUEUE
 from slamon.worker.payout_guard import GuardLimits
 from tests.support.compensation_workers import run_worker
 from tests.support.processes import role_env, role_process, wait_for
@@ -153,7 +155,12 @@ def test_two_scheduler_and_two_worker_processes(
         except AssertionError as exc:  # say what the processes were doing
             tails = {p.name: p.read_text()[-3000:] for p in sorted(tmp_path.glob("*.log"))}
             raise AssertionError(f"{exc}; paid {ledger_count(engine)}; logs: {tails}") from exc
-        time.sleep(1.0)  # anything paid twice would show up now
+        # Anything paid twice would be paid by a task still queued or running: wait until
+        # none is (the Redis transport keeps a fetched message in "unacked" until its task
+        # has run, acks_late), then count.
+        broker = redis.Redis.from_url(redis_url)
+        wait_for(lambda: broker.llen(COMPENSATION_QUEUE) == 0 and broker.hlen("unacked") == 0,
+                 timeout=30, interval=0.2, what="no compensation task queued or running")
     assert_paid_exactly_once(engine, cases)
     for log in logs:  # both schedulers recorded breaches
         assert "deadline breached" in log.read_text(), log.read_text()[-2000:]

@@ -4,7 +4,6 @@ deadline fires exactly once, with honest due and detection times; SIGTERM stops 
 from __future__ import annotations
 
 import signal
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,9 +13,10 @@ from sqlalchemy import Engine, func, select
 from slamon.models.db.engine import snapshot, transaction
 from slamon.models.db.tables import Breach, Compensation, Deadline, OutboxMessage
 from tests.support.processes import role_env, role_process, wait_for
-from tests.support.seed import seed_cases
+from tests.support.seed import SeedDeadline, seed_cases
 
 CASES = 2000
+LEASE = timedelta(seconds=2)  # the schedulers' claim lease here
 
 
 # Observed through read-only snapshots: on SQLite a writing transaction would queue behind
@@ -41,7 +41,8 @@ def test_killed_and_restarted_every_deadline_fires_once(
     due = datetime.now(UTC) - timedelta(minutes=30)
     seed_cases(engine, CASES, due)
     env = role_env(db_url, redis_url, tmp_path / "home", SLAMON_SWEEP_BATCH="400",
-                   SLAMON_CLAIM_LEASE_SECONDS="2", SLAMON_LOG_LEVEL="WARNING")
+                   SLAMON_CLAIM_LEASE_SECONDS=str(LEASE.total_seconds()),
+                   SLAMON_LOG_LEVEL="WARNING")
     with role_process("scheduler", env, tmp_path / "first.log") as first:
         # Kill it mid-run while it holds a claim: some batches recorded, one claimed and not
         # recorded yet.
@@ -59,16 +60,26 @@ def test_killed_and_restarted_every_deadline_fires_once(
     with role_process("scheduler", env, tmp_path / "second.log"):
         wait_for(lambda: breaches(engine) == CASES, timeout=60, interval=0.2,
                  what=f"{CASES} breaches after the restart")
-        time.sleep(2.5)  # past another lease: nothing may fire twice
+        # Nothing may fire twice, even once every lease has expired: a marker deadline due one
+        # lease from now is judged by a sweep that would also have re-claimed any of them.
+        [marker] = seed_cases(engine, 1, datetime.now(UTC) + LEASE,
+                              (SeedDeadline(grace=timedelta(0)),), prefix="M")
+        wait_for(lambda: breaches(engine) == CASES + 1, timeout=30, interval=0.2,
+                 what="the marker's breach, judged after another lease")
     with transaction(engine) as session:
-        rows = session.execute(select(Breach.case_id, Breach.due_at, Breach.detected_at)).all()
+        rows = session.execute(
+            select(Breach.case_id, Breach.due_at, Breach.detected_at)
+            .where(Breach.case_id != marker)
+        ).all()
         pending = session.scalar(
             select(func.count()).select_from(Deadline).where(Deadline.state != "breached")
         )
-        compensations = session.scalar(select(func.count()).select_from(Compensation))
+        compensations = session.scalar(
+            select(func.count()).select_from(Compensation).where(Compensation.case_id != marker)
+        )
         announced = session.scalar(
             select(func.count()).select_from(OutboxMessage)
-            .where(OutboxMessage.topic == "sla.breached")
+            .where(OutboxMessage.topic == "sla.breached", OutboxMessage.case_id != marker)
         )
     assert len(rows) == len({r.case_id for r in rows}) == CASES
     assert pending == 0 and compensations == CASES and announced == CASES

@@ -4,18 +4,19 @@ response is never also recorded as breached."""
 
 from __future__ import annotations
 
+import sys
 import threading
-import time
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine, func, select, text
 
 from slamon.models.case_state import DeadlineEffect
-from slamon.models.db.engine import transaction
+from slamon.models.db.engine import _sqlite_begin, transaction
 from slamon.models.db.locks import case_lock_key, lock_cases
 from slamon.models.db.tables import Breach, Deadline
 from slamon.scheduler.sweeper import SweepResult, sweep
 from slamon.worker.evidence import apply_effect
+from tests.support.processes import wait_for
 from tests.support.runtime import DEFAULTS
 from tests.support.seed import seed_cases
 
@@ -23,14 +24,20 @@ DUE = datetime(2026, 11, 26, 3, 0, tzinfo=UTC)
 NOW = DUE + timedelta(minutes=2, seconds=1)  # past judge_at: the sweeper is judging it now
 
 
-def waiting_for_a_lock(engine: Engine) -> bool:
-    if engine.dialect.name != "postgresql":
-        time.sleep(0.5)  # SQLite: the sweeper is blocked in BEGIN IMMEDIATE by then
-        return True
-    with engine.connect() as conn:
-        return bool(conn.scalar(text(
-            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
-        )))
+def waiting_for_the_case(engine: Engine, sweeper: threading.Thread) -> bool:
+    """Whether the sweeper now waits for the transaction that holds the case."""
+    if engine.dialect.name == "postgresql":  # for the case's advisory lock
+        with engine.connect() as conn:
+            return bool(conn.scalar(text(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted"
+            )))
+    # SQLite: in its BEGIN IMMEDIATE, which cannot pass while our write transaction is open.
+    frame = sys._current_frames().get(sweeper.ident or -1)
+    while frame is not None:
+        if frame.f_code is _sqlite_begin.__code__:
+            return True
+        frame = frame.f_back
+    return False
 
 
 def test_a_response_applied_during_the_sweep_is_not_also_a_breach(engine: Engine) -> None:
@@ -44,10 +51,8 @@ def test_a_response_applied_during_the_sweep_is_not_also_a_breach(engine: Engine
         lock_cases(session, [case_id])
         deadline = session.scalars(select(Deadline)).one()
         sweeper.start()
-        deadline_wait = time.monotonic() + 10
-        while not waiting_for_a_lock(engine):
-            assert time.monotonic() < deadline_wait, "the sweeper never waited for the case"
-            time.sleep(0.02)
+        wait_for(lambda: waiting_for_the_case(engine, sweeper), timeout=10, interval=0.01,
+                 what="the sweeper to wait for the case")
         # The response occurred in time; its message arrived after judge_at, before judgement.
         apply_effect(session, deadline, DeadlineEffect("response", "met", DUE), NOW)
     sweeper.join(timeout=30)

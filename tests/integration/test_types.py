@@ -1,18 +1,19 @@
+"""Instants are stored as aware UTC and a naive datetime never reaches the database, on SQLite
+and on Postgres (slamon.models.db.types)."""
+
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, insert, select
 from sqlalchemy.exc import StatementError
 
-from slamon.models.db.engine import create_db_engine, transaction
-from slamon.models.db.tables import Base, DeadLetter
+from slamon.models.db.engine import transaction
+from slamon.models.db.tables import DeadLetter
 
 
-def test_instants_round_trip_as_aware_utc() -> None:
-    engine = create_db_engine("sqlite://")
-    Base.metadata.create_all(engine)
+def test_instants_round_trip_as_aware_utc(engine: Engine) -> None:
     shanghai = timezone(timedelta(hours=8))
     with transaction(engine) as session:
         session.execute(
@@ -30,9 +31,7 @@ def test_instants_round_trip_as_aware_utc() -> None:
     assert stored.tzinfo is not None
 
 
-def test_naive_datetimes_are_refused() -> None:
-    engine = create_db_engine("sqlite://")
-    Base.metadata.create_all(engine)
+def test_naive_datetimes_are_refused(engine: Engine) -> None:
     with pytest.raises(StatementError, match="naive datetime"), transaction(engine) as session:
         session.execute(
             insert(DeadLetter).values(
