@@ -24,6 +24,7 @@ import pytest
 import redis
 from sqlalchemy import Engine, text
 
+from slamon.models.db import engine as engine_module
 from slamon.models.db.engine import create_db_engine
 from slamon.models.db.migrate import upgrade
 
@@ -37,6 +38,17 @@ def _missing(service: str, variable: str) -> None:
     if IN_CI:
         pytest.fail(f"{message}; CI=true requires it", pytrace=False)
     pytest.skip(message)
+
+
+@pytest.fixture(autouse=True)
+def _dispose_engines_built_by_the_test() -> Iterator[None]:
+    """Close the engines the code under test built through ``engine_for`` (a Runtime's, one per
+    database URL): each holds a pool on the test's own database, and a session that kept one
+    per test would exhaust a Postgres shared with other runs ("too many clients")."""
+    before = set(engine_module._engines)
+    yield
+    for key in set(engine_module._engines) - before:
+        engine_module._engines.pop(key).dispose()
 
 
 @pytest.fixture
