@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -132,6 +132,13 @@ def ingest_raw(runtime: Runtime, raw: str | bytes, source: str = "queue") -> lis
     A batch with one invalid event dead-letters that event alone; the valid ones are applied.
     """
     return ingest_items(runtime, decode(raw), source)
+
+
+def ingest_events(
+    runtime: Runtime, events: Iterable[HelpEvent], source: str = "queue"
+) -> list[IngestOutcome]:
+    """Ingest validated events in one transaction (see the module docstring)."""
+    return ingest_items(runtime, list(events), source)
 
 
 def ingest_items(runtime: Runtime, items: Sequence[Item], source: str) -> list[IngestOutcome]:
