@@ -46,7 +46,7 @@ from typing import Any
 
 from sqlalchemy import Connection, case, func, select
 
-from slamon.models.db.intervals import seconds_between
+from slamon.models.db.intervals import approx_seconds_between
 from slamon.models.db.tables import (
     COMPENSATION_PENDING,
     Breach,
@@ -158,7 +158,7 @@ def points_issued(conn: Connection) -> int:
 
 def fire_lag(conn: Connection) -> Histogram:
     """The scheduler's lag on the breaches it could fire on time (module docstring)."""
-    lag = seconds_between(Deadline.judged_at, Deadline.judge_at)
+    lag = approx_seconds_between(Deadline.judge_at, Deadline.judged_at)
     observed = (
         select(lag.label("seconds"))
         .where(
@@ -174,7 +174,7 @@ def fire_lag(conn: Connection) -> Histogram:
 
 def evidence_lateness(conn: Connection, types: Iterable[str]) -> dict[str, Histogram]:
     """How long after it occurred each event was received, by event type."""
-    late = seconds_between(InboxEvent.received_at, InboxEvent.occurred_at)
+    late = approx_seconds_between(InboxEvent.occurred_at, InboxEvent.received_at)
     observed = select(InboxEvent.type, late.label("seconds")).subquery()
     found = _histograms(conn, observed.c.seconds, LATENESS_BUCKETS, observed.c.type)
     return {t: found.get(t, Histogram.empty(LATENESS_BUCKETS)) for t in (*types, *found)}
