@@ -5,7 +5,9 @@ No Docker engine runs here; Debian's docker-compose (v1) validates the file with
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -14,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from slamon.cli import main
+from slamon.worker.app import app as worker_app
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,6 +70,13 @@ def test_compose_file_is_valid_and_roles_exist() -> None:
         assert (
             services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
         )
+    # The worker's healthcheck pings it through the Celery app it names: that must be the app
+    # the worker runs (the import path the wheel installs), or the check fails forever.
+    check = " ".join(services["worker"]["healthcheck"]["test"])
+    app_path = re.search(r"celery -A (\S+)", check)
+    assert app_path is not None, check
+    module = importlib.import_module(app_path.group(1))
+    assert module.app is worker_app
 
 
 def test_no_secret_is_committed() -> None:
