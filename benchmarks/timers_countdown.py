@@ -20,7 +20,13 @@ from datetime import UTC, datetime, timedelta
 import redis
 from sqlalchemy import Engine
 
-from benchmarks.countdown import COUNTDOWN_QUEUE, COUNTDOWN_TASK, RUNS_KEY, build_app
+from benchmarks.countdown import (
+    COUNTDOWN_QUEUE,
+    COUNTDOWN_TASK,
+    NAIVE_VISIBILITY_TIMEOUT_SECONDS,
+    RUNS_KEY,
+    build_app,
+)
 from benchmarks.timers_procs import (
     Alive,
     Memory,
@@ -32,7 +38,6 @@ from benchmarks.timers_procs import (
     worker_pid,
 )
 from benchmarks.timers_seed import DeadlineSet, count_breaches, count_ledger, seed
-from slamon.worker.app import VISIBILITY_TIMEOUT_SECONDS
 
 DUP_PREFIX = "td-"
 UNACKED = "unacked"  # kombu's Redis transport: delivered, not yet acknowledged
@@ -57,7 +62,7 @@ def naive_memory(roles: Roles, timers: int, countdown: float, stall: float) -> N
     """
     broker = redis.Redis.from_url(roles.broker_url)
     app = build_app(roles.broker_url)
-    worker = roles.countdown_worker("memory", VISIBILITY_TIMEOUT_SECONDS, None)
+    worker = roles.countdown_worker("memory", NAIVE_VISIBILITY_TIMEOUT_SECONDS, None)
     with started(worker) as alive:
         try:
             time.sleep(0.5)  # let the pool settle before the baseline

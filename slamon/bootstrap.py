@@ -8,6 +8,7 @@ from sqlalchemy import Engine
 
 from slamon.models.policy.policy import PolicySet, load_policies
 from slamon.settings import Settings
+from slamon.worker import redelivery
 from slamon.worker import runtime as runtime_mod
 from slamon.worker.app import app as celery_app
 from slamon.worker.payout_guard import GuardLimits
@@ -46,6 +47,9 @@ def build_runtime(settings: Settings) -> Runtime:
 
 def configure_celery(settings: Settings) -> None:
     celery_app.conf.broker_url = settings.broker
+    celery_app.conf.broker_transport_options = redelivery.transport_options(
+        settings.broker_visibility_timeout_seconds
+    )
 
 
 def points_issuer(settings: Settings, engine: Engine) -> PointsIssuer:

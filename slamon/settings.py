@@ -33,6 +33,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from slamon.models.events import MAX_CLOCK_SKEW
 from slamon.models.payout import PayoutLimits
 from slamon.models.signing import SecretError, SigningKeys
+from slamon.worker.redelivery import MIN_VISIBILITY_TIMEOUT_SECONDS, VISIBILITY_TIMEOUT_SECONDS
 
 # produce: send events; read: queries, dashboard; operate: move money by hand (release,
 # cancel and retry compensations, resolve reviews, reset the payout guard).
@@ -114,6 +115,12 @@ class Settings(BaseSettings):
     compensation_redispatch_seconds: float = Field(
         120.0, ge=10, le=3600,
         description="A pending compensation untouched this long has lost its task; dispatch again.",
+    )
+
+    broker_visibility_timeout_seconds: float = Field(
+        VISIBILITY_TIMEOUT_SECONDS, ge=MIN_VISIBILITY_TIMEOUT_SECONDS, le=3600,
+        description="A message a worker fetched and did not acknowledge this long (it died) "
+        "is delivered again.",
     )
 
     points_adapter: Literal["ledger", "http"] = "ledger"

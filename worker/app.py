@@ -7,8 +7,9 @@ Every choice here is about not losing or repeating work:
   task is idempotent (the inbox dedupes events, unique rows guard breaches and payments).
 - prefetch 4: with acks_late a worker holds its prefetched messages unacknowledged; keeping that
   small keeps redelivery after a crash small too, while still batching broker round-trips.
-- no ETA/countdown beyond minutes: deadlines live in the database (see scheduler/), because on
-  Redis a long countdown is redelivered after the visibility timeout and runs again.
+- a short visibility timeout (:mod:`slamon.worker.redelivery`): a dead worker's messages are
+  delivered again within a minute; so no countdown longer than a few seconds, and deadlines
+  and long retries live in the database (see scheduler/).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from celery import Celery
 from kombu import Queue
 
+from slamon.worker import redelivery
 from slamon.worker.heartbeat import Heartbeat
 
 EVENTS_QUEUE = "sla.events"
@@ -23,8 +25,8 @@ COMPENSATION_QUEUE = "sla.compensation"
 QUEUES = (EVENTS_QUEUE, COMPENSATION_QUEUE)  # what `slamon worker` consumes by default
 
 # Celery's Redis transport re-delivers an unacked message after this long; no task may run
-# (or wait on a countdown) longer than this.
-VISIBILITY_TIMEOUT_SECONDS = 3600
+# (or wait on a countdown) longer than this (see slamon.worker.redelivery).
+VISIBILITY_TIMEOUT_SECONDS = redelivery.VISIBILITY_TIMEOUT_SECONDS
 
 
 def create_app(broker_url: str | None = None) -> Celery:
@@ -50,7 +52,7 @@ def create_app(broker_url: str | None = None) -> Celery:
         worker_send_task_events=True,
         task_send_sent_event=True,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": VISIBILITY_TIMEOUT_SECONDS},
+        broker_transport_options=redelivery.transport_options(VISIBILITY_TIMEOUT_SECONDS),
         worker_hijack_root_logger=False,
         # Messages the worker cannot run are dead-lettered, not dropped (worker/consumer.py).
         worker_consumer="slamon.worker.consumer:DeadLetteringConsumer",

@@ -35,6 +35,7 @@ from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import Breach, Compensation, OutboxMessage
 from slamon.models.db.upsert import insert_new
 from slamon.models.states import BREACH, COMPENSATION, BreachStatus, CompensationStatus
+from slamon.worker import redelivery
 from slamon.worker.payout_guard import (
     Candidate,
     GuardLimits,
@@ -54,8 +55,9 @@ from slamon.worker.points.port import (
 
 log = logging.getLogger("slamon.compensation")
 
-# Celery countdowns stay a few minutes at most: a longer one outlives the broker's visibility
-# timeout and runs twice; a compensation that needs longer is picked up again by the scheduler.
+# The longest wait between two attempts. Only a short one is a Celery countdown (one that fits
+# the broker's visibility timeout, slamon.worker.redelivery); a longer one is kept in the
+# database as ``next_attempt_at``, and the scheduler's redispatch claim sends it when it comes.
 MAX_RETRY_DELAY = 300.0
 
 Status = Literal["issued", "retry", "failed", "review", "held", "skipped", "missing"]
@@ -63,7 +65,9 @@ Status = Literal["issued", "retry", "failed", "review", "held", "skipped", "miss
 
 @dataclass(frozen=True)
 class CompensationOutcome:
-    """What one attempt did; ``retry_in`` (seconds) is set when the caller should retry."""
+    """What one attempt did; ``retry_in`` (seconds) is set when the caller should retry with
+    a countdown (a retry too far off for one has ``status`` "retry" and no ``retry_in``: the
+    scheduler sends it)."""
 
     compensation_id: int
     status: Status
@@ -320,18 +324,24 @@ def _record_retry(
     redispatch_after: timedelta,
 ) -> CompensationOutcome:
     delay = retry_delay(owed.attempts + 1, error.retry_after)
+    countdown = redelivery.fits(delay)
+    # A countdown retry is dispatched again by the scheduler only if it is lost too; a longer
+    # wait is the scheduler's to send, once, when next_attempt_at comes (no task waits on it).
+    next_attempt_at = now + timedelta(seconds=delay) + (redispatch_after if countdown
+                                                         else timedelta(0))
     with engine.begin() as conn:
-        # Dispatched again by the scheduler only if this retry is lost too.
         pending = _conditional_update(
             conn, owed.id, (CompensationStatus.PENDING,),
             attempts=Compensation.attempts + 1, last_error=error.reason,
-            next_attempt_at=now + timedelta(seconds=delay) + redispatch_after,
+            next_attempt_at=next_attempt_at,
         )
     if not pending:
         return CompensationOutcome(owed.id, "skipped", "no longer pending")
-    log.warning("case %s: %s compensation %s not issued yet (%s); retry in %.1f s",
-                owed.case_id, owed.kind, owed.id, error.reason, delay)
-    return CompensationOutcome(owed.id, "retry", error.reason, retry_in=delay)
+    log.warning("case %s: %s compensation %s not issued yet (%s); retry in %.1f s%s",
+                owed.case_id, owed.kind, owed.id, error.reason, delay,
+                "" if countdown else " (the scheduler sends it)")
+    return CompensationOutcome(owed.id, "retry", error.reason,
+                               retry_in=delay if countdown else None)
 
 
 def _record_failure(

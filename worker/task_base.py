@@ -22,10 +22,13 @@ from typing import Any
 from celery import Task
 from sqlalchemy.exc import InterfaceError, OperationalError
 
+from slamon.worker.redelivery import MAX_COUNTDOWN_SECONDS
+
 log = logging.getLogger("slamon.tasks")
 
 TRANSIENT_DATABASE_ERRORS: tuple[type[Exception], ...] = (OperationalError, InterfaceError)
-RETRY_BACKOFF_MAX = 60  # seconds
+# A countdown the broker's short visibility timeout allows (slamon.worker.redelivery).
+RETRY_BACKOFF_MAX = int(MAX_COUNTDOWN_SECONDS)  # seconds
 
 
 class SlamonTask(Task):

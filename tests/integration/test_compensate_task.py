@@ -13,6 +13,7 @@ from sqlalchemy import Engine, select
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Compensation
 from slamon.models.policy.policy import load_policies
+from slamon.models.states import CompensationStatus
 from slamon.scheduler.sweeper import sweep
 from slamon.worker import runtime as runtime_mod
 from slamon.worker.points.memory import InMemoryPointsIssuer
@@ -59,7 +60,7 @@ def test_the_retry_countdown_is_the_services_backoff(
     engine: Engine, issuer: InMemoryPointsIssuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     cid = breached_one(engine)
-    issuer.fail_next(RetryableIssueError("429", retry_after=86_400))
+    issuer.fail_next(RetryableIssueError("429", retry_after=9))
     countdowns: list[float] = []
 
     def capture_retry(*args: object, countdown: float, **kwargs: object) -> Retry:
@@ -69,7 +70,22 @@ def test_the_retry_countdown_is_the_services_backoff(
     monkeypatch.setattr(compensate_task, "retry", capture_retry)
     with pytest.raises(Retry):
         compensate_task.run(cid)
-    assert countdowns == [300.0]  # Retry-After of a day, capped at five minutes
+    assert countdowns == [9.0]
+
+
+def test_a_retry_too_long_for_a_countdown_queues_no_task(
+    engine: Engine, issuer: InMemoryPointsIssuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Retry-After of a day, capped at five minutes: longer than any countdown the broker's
+    # visibility timeout allows, so the scheduler sends it when next_attempt_at comes.
+    cid = breached_one(engine)
+    issuer.fail_next(RetryableIssueError("429", retry_after=86_400))
+    monkeypatch.setattr(compensate_task, "retry", lambda *a, **k: pytest.fail("a countdown"))
+    compensate_task.run(cid)
+    with transaction(engine) as session:
+        row = session.get(Compensation, cid)
+        assert row is not None and row.status == CompensationStatus.PENDING
+        assert row.next_attempt_at is not None
 
 
 def test_the_batch_task_pays_a_chunk_and_hands_retries_to_single_tasks(

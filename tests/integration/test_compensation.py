@@ -23,6 +23,7 @@ from slamon.worker.points.port import (
     RejectedIssueError,
     RetryableIssueError,
 )
+from slamon.worker.redelivery import MAX_COUNTDOWN_SECONDS
 from tests.support.runtime import DEFAULTS, LIMITS
 from tests.support.seed import seed_cases
 
@@ -132,23 +133,38 @@ def test_already_issued_counts_as_issued(engine: Engine) -> None:
     assert len(issuer.grants) == 1
 
 
-def test_retryable_failure_backs_off_and_stays_pending(engine: Engine) -> None:
+def test_a_short_retry_is_a_countdown_the_scheduler_backs_up(engine: Engine) -> None:
     [cid] = breached(engine)
     issuer = InMemoryPointsIssuer()
-    issuer.fail_next(RetryableIssueError("503 busy", retry_after=42))
+    issuer.fail_next(RetryableIssueError("503 busy", retry_after=12))
     outcome = compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS)
-    assert outcome.status == "retry" and outcome.retry_in == 42
+    assert outcome.status == "retry" and outcome.retry_in == 12
     pending = comp(engine, cid)
     assert (pending.status, pending.attempts, pending.last_error) == ("pending", 1, "503 busy")
     # The scheduler leaves it to the task's retry until the countdown and a margin are over.
-    assert pending.next_attempt_at == LATER + timedelta(seconds=42) + REDISPATCH
+    assert pending.next_attempt_at == LATER + timedelta(seconds=12) + REDISPATCH
+
+
+def test_a_retry_longer_than_a_countdown_may_be_is_left_to_the_scheduler(engine: Engine) -> None:
+    # A countdown longer than the broker's visibility timeout would be delivered twice: the
+    # wait is kept in the database instead, and the scheduler sends it when it is due.
+    [cid] = breached(engine)
+    issuer = InMemoryPointsIssuer()
+    issuer.fail_next(RetryableIssueError("503 busy", retry_after=42))
+    assert MAX_COUNTDOWN_SECONDS < 42
+    outcome = compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS)
+    assert outcome.status == "retry" and outcome.retry_in is None
+    assert comp(engine, cid).next_attempt_at == LATER + timedelta(seconds=42)
+    assert claim_for_dispatch(engine, LATER + timedelta(seconds=41), REDISPATCH, 10) == []
+    assert claim_for_dispatch(engine, LATER + timedelta(seconds=42), REDISPATCH, 10) == [cid]
 
 
 def test_retry_delay_never_exceeds_a_few_minutes(engine: Engine) -> None:
     [cid] = breached(engine)
     issuer = InMemoryPointsIssuer()
     issuer.fail_next(RetryableIssueError("429", retry_after=86_400))
-    assert compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS).retry_in == MAX_RETRY_DELAY
+    assert compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS).retry_in is None
+    assert comp(engine, cid).next_attempt_at == LATER + timedelta(seconds=MAX_RETRY_DELAY)
 
 
 def test_refused_is_failed_with_the_reason(engine: Engine) -> None:
