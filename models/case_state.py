@@ -23,6 +23,9 @@ which is why the state keeps instants and not only a status. A transition is one
 
 Nothing raises. The rules, with t the event's ``occurred_at``:
 
+0. Evidence cannot predate its case: any event but the opening with t before the case's
+   ``opened_at`` is refused, so a provider cannot backdate a response to meet a deadline.
+   An event parked before its opening arrived meets this rule when it is retried then.
 1. ``help.opened`` starts a case (:func:`initial`); a second one for the case is refused.
 2. ``help.assigned`` is refused once the case was cancelled at or before t, and waits when the
    case was resolved at or before t (a reopen may be late). Otherwise it replaces the provider
@@ -92,7 +95,8 @@ class CaseState:
 
     ``merchant_id`` follows a re-assignment to another merchant. ``assigned_at``,
     ``reopened_at`` and ``last_resolved_at`` only make late deliveries exact; a caller that does
-    not store them gets the in-order behaviour.
+    not store them gets the in-order behaviour. ``opened_at`` bounds the evidence (rule 0); a
+    state without it accepts any instant.
     """
 
     status: CaseStatus
@@ -105,6 +109,7 @@ class CaseState:
     assigned_at: datetime | None = None  # when provider_id was assigned
     reopened_at: datetime | None = None  # the latest reopen
     last_resolved_at: datetime | None = None  # the latest resolution ever seen
+    opened_at: datetime | None = None  # help.opened's occurred_at: no evidence before it
 
     def __post_init__(self) -> None:
         try:
@@ -152,6 +157,7 @@ def initial(event: HelpOpened) -> CaseState:
         reopen_count=0,
         merchant_id=event.merchant_id,
         assigned_at=event.occurred_at,
+        opened_at=event.occurred_at,
     )
 
 
@@ -169,6 +175,8 @@ def apply(state: CaseState, event: HelpEvent) -> Transition:
 def _transition(state: CaseState, event: HelpEvent) -> Transition:
     if isinstance(event, HelpOpened):
         return _refuse(state, "the case was already opened; a case is opened once")
+    if state.opened_at is not None and event.occurred_at < state.opened_at:
+        return _refuse(state, backdated_reason(event, state.opened_at))
     if isinstance(event, HelpAssigned):
         return _assigned(state, event)
     if isinstance(event, HelpResponded):
@@ -314,6 +322,19 @@ def _cancelled(state: CaseState, event: HelpCancelled) -> Transition:
     effects.append(DeadlineEffect("resolution", "cancel", t))
     new = replace(state, status=CANCELLED, cancelled_at=t)
     return Transition(ok=True, state=new, effects=tuple(effects))
+
+
+def backdated_reason(event: HelpEvent, opened_at: datetime) -> str:
+    """Why ``event`` is refused by rule 0: it happened before its case was opened.
+
+    Both instants are shown in the event's own offset, so the producer reads them side by side
+    (a stored ``opened_at`` comes back in UTC).
+    """
+    opened = opened_at.astimezone(event.occurred_at.tzinfo)
+    return (
+        f"{event.type} occurred at {_iso(event.occurred_at)}, before the case was opened at "
+        f"{_iso(opened)}: evidence cannot predate its case"
+    )
 
 
 def _refuse(state: CaseState, reason: str) -> Transition:

@@ -225,6 +225,7 @@ def _load_state(case: Case) -> CaseState:
         assigned_at=case.assigned_at,
         reopened_at=case.reopened_at,
         last_resolved_at=case.last_resolved_at,
+        opened_at=case.opened_at,
     )
 
 
@@ -239,7 +240,7 @@ def _state_columns(state: CaseState) -> dict[str, Any]:
         "assigned_at": state.assigned_at,
         "reopened_at": state.reopened_at,
         "last_resolved_at": state.last_resolved_at,
-    }
+    }  # opened_at is the opening's, written once by opening_rows
     if state.merchant_id is not None:
         columns["merchant_id"] = state.merchant_id
     return columns

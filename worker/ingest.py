@@ -36,7 +36,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -202,8 +202,20 @@ def ingest_in_session(
         accepted = _open_in_bulk(batch, accepted, outcomes)  # step 3, independent openings
         for index, event in sorted(accepted, key=lambda pair: pair[1].occurred_at):
             outcomes[index] = _ingest_guarded(batch, event)  # steps 3-5
+        _settle_parked(session, outcomes)
         refresh_case_facts(session, touched)  # what the reports count, still under the locks
     return [o for o in outcomes if o is not None]
+
+
+def _settle_parked(session: Session, outcomes: list[IngestOutcome | None]) -> None:
+    """Report what became of events parked earlier in this batch: a later event of the batch
+    (their opening) may have applied or rejected them since (step 4)."""
+    for index, outcome in enumerate(outcomes):
+        if outcome is None or outcome.outcome != PARKED or outcome.event_id is None:
+            continue
+        row = session.get(InboxEvent, outcome.event_id)  # in the session: no query
+        if row is not None and row.outcome != PARKED:
+            outcomes[index] = replace(outcome, outcome=row.outcome, detail=row.detail)
 
 
 def _prepare(

@@ -207,3 +207,56 @@ def test_events_of_a_case_not_opened_yet_are_shown_parked(
     assert [(e["outcome"], e["detail"]) for e in view["events"]] == [
         ("parked", "waiting for help.opened of this case")
     ]
+
+
+def test_evidence_dated_before_the_opening_is_rejected_and_meets_nothing(
+    runtime: Runtime, engine: Engine, clock: Clock
+) -> None:
+    # A provider backdating its response to 09:30 for a case opened at 10:00.
+    clock.now = OPENED_AT + timedelta(minutes=10)
+    send(runtime, "opened", 0, OPENED_AT)
+    assert send(runtime, "responded", 1, OPENED_AT - timedelta(minutes=30)) == "rejected"
+    assert send(runtime, "resolved", 2, OPENED_AT - timedelta(seconds=1)) == "rejected"
+
+    assert deadline(engine, "response").state == "pending"
+    assert deadline(engine, "resolution").state == "pending"
+    with transaction(engine) as s:
+        inbox = s.get(InboxEvent, "e1")
+        view = case_view(s, "H1", SH)
+    assert inbox is not None and inbox.detail == (
+        "help.responded occurred at 2026-11-16T09:30:00+08:00, before the case was opened at "
+        "2026-11-16T10:00:00+08:00: evidence cannot predate its case"
+    )
+    assert view is not None and view["status"] == "open"
+    assert sweep_at(engine, clock, RESPONSE_DUE + GRACE) == {"breached": 1}
+
+
+@pytest.mark.parametrize("one_batch", [False, True], ids=["one_by_one", "one_batch"])
+def test_parked_evidence_older_than_the_opening_is_rejected_when_it_arrives(
+    runtime: Runtime, engine: Engine, clock: Clock, one_batch: bool
+) -> None:
+    clock.now = OPENED_AT + timedelta(minutes=20)
+    early = {"event_id": "e1", "type": "help.responded", "case_id": "H1",
+             "occurred_at": (OPENED_AT - timedelta(minutes=5)).isoformat()}
+    timely = {"event_id": "e2", "type": "help.responded", "case_id": "H1",
+              "occurred_at": (OPENED_AT + timedelta(minutes=15)).isoformat()}
+    opening = opened_event("H1", "e0", OPENED_AT)
+    if one_batch:
+        outcomes = ingest_raw(runtime, json.dumps([early, timely, opening], ensure_ascii=False))
+        assert [o.outcome for o in outcomes] == ["rejected", "applied", "applied"]
+    else:
+        for body in (early, timely):
+            [parked] = ingest_raw(runtime, json.dumps(body))
+            assert parked.outcome == "parked"
+        [opened] = ingest_raw(runtime, json.dumps(opening, ensure_ascii=False))
+        assert opened.outcome == "applied"
+
+    with transaction(engine) as s:
+        view = case_view(s, "H1", SH)
+    assert view is not None
+    history = {e["event_id"]: (e["outcome"], e["detail"] or "") for e in view["events"]}
+    assert history["e1"][0] == "rejected"
+    assert "before the case was opened at 2026-11-16T10:00:00+08:00" in history["e1"][1]
+    assert history["e2"] == ("applied", "")
+    response = deadline(engine, "response")
+    assert (response.state, response.met_at) == ("met", OPENED_AT + timedelta(minutes=15))

@@ -182,6 +182,15 @@ ROWS = [
     Row("reopened: an older reopen, late", REOPENED_90, "reopened", 40, APPLIED, RESPONDED, [],
         "older than the reopen at 2026-11-26T11:30:00+08:00"),
     Row("reopened: re-assigned", REOPENED_90, "assigned", 100, APPLIED, RESPONDED, []),
+    # --- evidence dated before the opening (rule 0): refused, whatever the status ---
+    *(Row(f"{state_name}: {kind} before the opening", state, kind, -30, REFUSED, state.status,
+          [], "occurred at 2026-11-26T09:30:00+08:00, before the case was opened at "
+          "2026-11-26T10:00:00+08:00: evidence cannot predate its case")
+      for state_name, state in (("open", OPENED), ("resolved", RESOLVED_60),
+                                ("cancelled", CANCELLED_30))
+      for kind in ("assigned", "responded", "resolved", "cancelled", "reopened")),
+    Row("open: responded at the opening instant", OPENED, "responded", 0, APPLIED, RESPONDED,
+        [("response", "met", 0)]),
 ]
 # fmt: on
 
@@ -478,6 +487,7 @@ def test_any_sequence_never_raises_and_keeps_the_invariants(steps: list[tuple[st
         reopened = any(e.action == "reopen" for e in transition.effects)
         for effect in transition.effects:
             assert isinstance(effect, DeadlineEffect)
+            assert effect.at >= T0  # evidence never predates the opening (rule 0)
             # Only a reopen can carry another instant: the later resolution already seen.
             assert effect.at == at(minutes) or (reopened and effect.action == "met")
         state = new
