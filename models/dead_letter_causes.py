@@ -30,4 +30,24 @@ class Cause(StrEnum):
     NOT_A_TASK = "not_a_task"
     UNKNOWN_TASK = "unknown_task"
     INVALID_TASK = "invalid_task"
+    # Broker messages the worker's gate refuses before Celery sees them
+    # (slamon.worker.message_gate; the table of what becomes of each in docs/DESIGN.md).
+    # The queue item is not a readable kombu envelope (not JSON, not UTF-8, no properties...).
+    BAD_ENVELOPE = "bad_envelope"
+    # Not ``application/json`` in UTF-8 (pickle, yaml, msgpack, raw bytes, none at all).
+    BAD_CONTENT_TYPE = "bad_content_type"
+    # Larger than SLAMON_MAX_BODY_BYTES.
+    TOO_LARGE = "too_large"
+    # A Celery protocol-2 header of the wrong type, or a protocol-1 message.
+    BAD_HEADERS = "bad_headers"
+    # A task that is not slamon's own (Celery's built-ins included): never run.
+    FOREIGN_TASK = "foreign_task"
+    # The body is not ``[args, kwargs, embed]``, or the arguments do not fit the task.
+    BAD_ARGUMENTS = "bad_arguments"
+    # Links other tasks (callbacks, errbacks, chain, chord), which slamon never sends.
+    LINKED_TASKS = "linked_tasks"
+    # ``expires`` has passed: kept rather than discarded as Celery would.
+    EXPIRED = "expired"
+    # ``eta`` (a countdown) further ahead than SLAMON_MAX_TASK_DELAY_SECONDS.
+    ETA_TOO_FAR = "eta_too_far"
 

@@ -11,6 +11,7 @@ from slamon.settings import Settings
 from slamon.worker import redelivery
 from slamon.worker import runtime as runtime_mod
 from slamon.worker.app import app as celery_app
+from slamon.worker.message_gate import Limits
 from slamon.worker.payout_guard import GuardLimits
 from slamon.worker.points.port import PointsIssuer
 from slamon.worker.runtime import Runtime
@@ -36,6 +37,7 @@ def build_runtime(settings: Settings) -> Runtime:
         policies=policies,
         max_clock_skew=settings.max_clock_skew,
         redispatch_after=settings.redispatch_after,
+        message_limits=Limits(settings.max_body_bytes, settings.max_task_delay),
         payout_limits=GuardLimits(
             settings.payout_limits,
             tuple((p.id, p.payout) for p in policies if p.payout is not None),

@@ -93,7 +93,15 @@ class Settings(BaseSettings):
         False, description="GET /metrics needs a bearer token with the read role."
     )
     max_batch: int = Field(1000, ge=1, le=100_000, description="Events per HTTP/SDK batch.")
-    max_body_bytes: int = Field(4 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024, ge=1024,
+        description="The largest HTTP body, and the largest queue message a worker reads.",
+    )
+    max_task_delay_seconds: float = Field(
+        900.0, ge=300, le=3600,
+        description="A queue message with an eta (countdown) further ahead is dead-lettered; "
+        "slamon's own retries wait 300 s at most, and the broker redelivers after 3600 s.",
+    )
     max_clock_skew_seconds: float = Field(
         MAX_CLOCK_SKEW.total_seconds(), ge=0,
         description="An event that occurred further ahead of our clock than this is refused.",
@@ -226,6 +234,10 @@ class Settings(BaseSettings):
     @property
     def max_clock_skew(self) -> timedelta:
         return timedelta(seconds=self.max_clock_skew_seconds)
+
+    @property
+    def max_task_delay(self) -> timedelta:
+        return timedelta(seconds=self.max_task_delay_seconds)
 
     @property
     def claim_lease(self) -> timedelta:

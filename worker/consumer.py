@@ -1,41 +1,82 @@
-"""A Celery consumer that dead-letters messages it cannot run instead of dropping them.
+"""A Celery consumer under which no broker message crashes the worker or vanishes unrecorded.
 
-Celery's stock consumer logs and discards a message it cannot decode, one that is not in the
-task protocol, or one naming an unknown task. Here each is written to ``dead_letters`` with its
-raw body and the reason before it is acknowledged, so "nothing accepted is lost" holds even for
-a producer that bypasses the SDK. If the dead letter cannot be written (database down), the
-message is requeued rather than acknowledged.
+Every message first passes the gate (:mod:`slamon.worker.message_gate`): one it refuses (an
+unreadable queue item, a foreign content type, a header of the wrong type, a task that is not
+slamon's, arguments that do not fit, an ``expires`` passed, an ``eta`` too far ahead) is written
+to ``dead_letters`` with the reason and the raw item, then acknowledged. A message that passes
+goes to Celery; whatever Celery still raises about it (and the four callbacks Celery calls for
+what it cannot run) ends the same way. If the dead letter cannot be written (database down),
+the message is requeued rather than acknowledged: it stays on the queue.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 from typing import Any
 
 from celery.worker.consumer import Consumer
+from vine import promise
 
 from slamon.models.dead_letter_causes import Cause
-from slamon.worker import ingest, runtime
+from slamon.worker import ingest, message_gate, runtime
+from slamon.worker.message_gate import ARGUMENT_CHECKS, raw_item
 
 log = logging.getLogger("slamon.consumer")
+
+REQUEUE_PAUSE_SECONDS = 1.0  # do not spin on a database that is down
 
 
 def _raw(message: Any, body: Any = None) -> str:
     raw = message.body if body is None else body
     if isinstance(raw, bytes):
-        return raw.decode("utf-8", "replace")
+        return message_gate.text_of(raw)
     return raw if isinstance(raw, str) else repr(raw)
 
 
 class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
-    def _dead_letter(self, message: Any, raw: str, reason: str, cause: Cause) -> None:
-        headers = getattr(message, "headers", None) or {}
+    _signatures: dict[str, inspect.Signature] | None = None
+
+    def signatures(self) -> dict[str, inspect.Signature]:
+        """The run signatures of slamon's own tasks: the only ones this worker runs."""
+        if self._signatures is None:
+            self._signatures = {
+                name: inspect.signature(self.app.tasks[name].run) for name in ARGUMENT_CHECKS
+            }
+        return self._signatures
+
+    def create_task_handler(self, promise: Any = promise) -> Any:
+        run = super().create_task_handler(promise)
+
+        def on_task_received(message: Any) -> None:
+            rt = runtime.current()
+            refused = message_gate.refusal(message, rt.now(), rt.message_limits,
+                                           self.signatures())
+            if refused is not None:
+                self._dead_letter(message, refused.raw, refused.reason, refused.cause,
+                                  refused.event_id)
+                return
+            try:
+                run(message)
+            except Exception as exc:  # what Celery raises outside its callbacks: kept too
+                log.exception("Celery could not take a message; dead-lettering it")
+                self._dead_letter(message, raw_item(message), f"invalid task message: {exc!r}",
+                                  Cause.INVALID_TASK)
+
+        return on_task_received
+
+    def _dead_letter(
+        self, message: Any, raw: str, reason: str, cause: Cause, event_id: Any = None
+    ) -> None:
+        if event_id is None:
+            headers = message.headers if isinstance(message.headers, dict) else {}
+            event_id = headers.get("id")
         try:
-            ingest.dead_letter(runtime.current(), raw, reason, cause, "queue", headers.get("id"))
+            ingest.dead_letter(runtime.current(), raw, reason, cause, "queue", event_id)
         except Exception:
             log.exception("could not dead-letter a message; requeueing it")
-            time.sleep(1)  # do not spin on a database that is down
+            time.sleep(REQUEUE_PAUSE_SECONDS)
             message.reject(requeue=True)
             return
         message.ack()
@@ -49,9 +90,9 @@ class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
                           Cause.NOT_A_TASK)
 
     def on_unknown_task(self, body: Any, message: Any, exc: Exception) -> None:
-        name = (getattr(message, "headers", None) or {}).get("task")
-        self._dead_letter(message, _raw(message, body), f"unknown task {name!r}: {exc}",
-                          Cause.UNKNOWN_TASK)
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        self._dead_letter(message, _raw(message, body),
+                          f"unknown task {headers.get('task')!r}: {exc}", Cause.UNKNOWN_TASK)
 
     def on_invalid_task(self, body: Any, message: Any, exc: Exception) -> None:
         self._dead_letter(message, _raw(message, body), f"invalid task message: {exc}",

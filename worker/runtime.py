@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import Engine
 
 from slamon.models.db.engine import engine_for
+from slamon.worker.message_gate import Limits
 from slamon.worker.payout_guard import GuardLimits
 
 if TYPE_CHECKING:
@@ -39,6 +40,8 @@ class Runtime:
     redispatch_after: timedelta
     # The payout guard's limits (SLAMON_PAYOUT_MAX_* and the policies' own).
     payout_limits: GuardLimits
+    # What the worker's gate lets through (SLAMON_MAX_BODY_BYTES, SLAMON_MAX_TASK_DELAY_SECONDS).
+    message_limits: Limits
     clock: Callable[[], datetime] = utcnow
     issuer_factory: Callable[[Engine], PointsIssuer] | None = None
     # The issuer each process built, by pid (see issuer()).

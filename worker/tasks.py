@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from typing import Any
 
 from celery import Task
+from celery.exceptions import Reject
 
 from slamon.models.dead_letter_causes import Cause
 from slamon.worker import compensation, ingest, runtime
@@ -19,6 +21,8 @@ from slamon.worker.app import app
 from slamon.worker.task_base import TRANSIENT_DATABASE_ERRORS, SlamonTask
 
 log = logging.getLogger("slamon.tasks")
+
+REQUEUE_PAUSE_SECONDS = 1.0
 
 
 @app.task(name="sla.ingest", base=SlamonTask)
@@ -33,9 +37,16 @@ def ingest_task(body: Any) -> None:
         # A bug must not cost an event: keep the message as a dead letter (replayable once
         # fixed) and ack it, rather than let Celery log the failure and drop the message.
         log.exception("ingest: unexpected error; dead-lettering the message")
-        ingest.dead_letter(
-            runtime.current(), raw, f"internal error: {exc!r}", Cause.INTERNAL_ERROR, "queue"
-        )
+        try:
+            ingest.dead_letter(
+                runtime.current(), raw, f"internal error: {exc!r}", Cause.INTERNAL_ERROR, "queue"
+            )
+        except Exception as lost:
+            # Not even a dead letter: acknowledging now would lose the message. Reject it back
+            # onto the queue (after a pause, not to spin on a database that is away).
+            log.exception("ingest: the dead letter could not be written; requeueing")
+            time.sleep(REQUEUE_PAUSE_SECONDS)
+            raise Reject(lost, requeue=True) from lost
 
 
 def _to_json(body: Any) -> str:

@@ -58,11 +58,14 @@ def worker(concurrency: int | None, queues: str, pool: str, name: str | None) ->
 
     from slamon.bootstrap import build_runtime, configure_celery, configure_logging
     from slamon.worker.app import app
+    from slamon.worker.transport import transport_for
 
     settings = settings_or_exit()
     configure_logging(settings)
     build_runtime(settings)
     configure_celery(settings)
+    # A queue item kombu cannot parse is kept, not fatal (worker/transport.py).
+    app.conf.broker_transport = transport_for(settings.broker)
     node = name or f"slamon-{os.getpid()}@{socket.gethostname()}"
     app.worker_main(
         [

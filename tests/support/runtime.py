@@ -9,6 +9,7 @@ from typing import Any
 
 from slamon.models.policy.policy import PolicySet, load_policies
 from slamon.settings import Settings
+from slamon.worker.message_gate import Limits
 from slamon.worker.payout_guard import GuardLimits
 from slamon.worker.runtime import Runtime, utcnow
 
@@ -36,6 +37,7 @@ def runtime_for(
     """A Runtime as slamon.bootstrap builds one from the default settings, on ``database_url``."""
     values: dict[str, Any] = {
         "max_clock_skew": DEFAULTS.max_clock_skew,
+        "message_limits": Limits(DEFAULTS.max_body_bytes, DEFAULTS.max_task_delay),
         "redispatch_after": DEFAULTS.redispatch_after,
         "payout_limits": LIMITS,
     }
