@@ -33,7 +33,11 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from slamon.models.events import MAX_CLOCK_SKEW
 from slamon.models.payout import PayoutLimits
 from slamon.models.signing import SecretError, SigningKeys
-from slamon.worker.redelivery import MIN_VISIBILITY_TIMEOUT_SECONDS, VISIBILITY_TIMEOUT_SECONDS
+from slamon.worker.redelivery import (
+    MAX_COUNTDOWN_SECONDS,
+    MIN_VISIBILITY_TIMEOUT_SECONDS,
+    VISIBILITY_TIMEOUT_SECONDS,
+)
 
 # produce: send events; read: queries, dashboard; operate: move money by hand (release,
 # cancel and retry compensations, resolve reviews, reset the payout guard).
@@ -98,9 +102,10 @@ class Settings(BaseSettings):
         description="The largest HTTP body, and the largest queue message a worker reads.",
     )
     max_task_delay_seconds: float = Field(
-        900.0, ge=300, le=3600,
-        description="A queue message with an eta (countdown) further ahead is dead-lettered; "
-        "slamon's own retries wait 300 s at most, and the broker redelivers after 3600 s.",
+        MIN_VISIBILITY_TIMEOUT_SECONDS, ge=MAX_COUNTDOWN_SECONDS, le=3600,
+        description="A queue message with an eta (countdown) further ahead is dead-lettered: "
+        "slamon's own countdowns are 15 s at most, and a longer hold outlives the broker's "
+        "visibility timeout (delivered twice).",
     )
     max_clock_skew_seconds: float = Field(
         MAX_CLOCK_SKEW.total_seconds(), ge=0,
