@@ -28,9 +28,10 @@ from slamon.api.metrics import render_metrics
 from slamon.api.ops import ops_router
 from slamon.api.reports import reports_router
 from slamon.models.db.engine import create_db_engine, snapshot
-from slamon.models.db.views import DISPLAY_ZONE, case_view
+from slamon.models.db.views import case_view
 from slamon.models.event_fields import ID_PATTERN, json_type
 from slamon.models.events import EventError, HelpEvent, check_not_future, parse_event
+from slamon.models.instants import DISPLAY_ZONE
 from slamon.models.policy.policy import load_policies
 from slamon.models.redaction import Redactor
 from slamon.sdk import Producer

@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from slamon.api.auth import token_role_checker
 from slamon.api.summary import build_summary
 from slamon.models.db.engine import read_only
-from slamon.models.db.views import DISPLAY_ZONE
+from slamon.models.instants import DISPLAY_ZONE
 from slamon.models.policy.policy import load_policies
 from slamon.settings import Settings
 

@@ -11,7 +11,7 @@ from sqlalchemy import Engine
 
 from slamon.api.auth import Require
 from slamon.models.db.engine import transaction
-from slamon.models.db.views import DISPLAY_ZONE
+from slamon.models.instants import DISPLAY_ZONE
 from slamon.worker.dead_letters import (
     DEFAULT_LIMIT,
     MAX_LIMIT,

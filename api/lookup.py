@@ -15,7 +15,8 @@ from sqlalchemy import Engine
 
 from slamon.models.db.engine import snapshot
 from slamon.models.db.lookup import at_risk_now, search_cases
-from slamon.models.db.views import DISPLAY_ZONE, iso
+from slamon.models.db.views import iso
+from slamon.models.instants import DISPLAY_ZONE
 from slamon.settings import Caller, Role
 
 ID_LENGTH = 64  # the longest id the tables hold

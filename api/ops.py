@@ -31,7 +31,7 @@ from slamon.models.db.ops import (
     operator_actions_view,
     payout_guard_view,
 )
-from slamon.models.db.views import DISPLAY_ZONE
+from slamon.models.instants import DISPLAY_ZONE
 from slamon.models.payout import PayoutLimits
 from slamon.models.states import BreachStatus, CompensationStatus
 from slamon.settings import Caller

@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from slamon.models.db.engine import read_only
 from slamon.models.db.report_params import report_query
 from slamon.models.db.reports import ReportError, compliance_report
-from slamon.models.db.views import DISPLAY_ZONE
+from slamon.models.instants import DISPLAY_ZONE
 from slamon.settings import Role, Settings
 
 

@@ -79,6 +79,7 @@ from slamon.models.events import (
     HelpResolved,
     HelpResponded,
 )
+from slamon.models.instants import as_read
 from slamon.models.states import CASE, CaseStatus
 
 OPEN, RESPONDED, RESOLVED, CANCELLED = (
@@ -354,4 +355,4 @@ def _latest(a: datetime | None, b: datetime) -> datetime:
 
 
 def _iso(at: datetime | None) -> str:
-    return at.isoformat() if at is not None else "an unknown time"
+    return as_read(at) if at is not None else "an unknown time"

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_CEILING, Decimal
 
 from slamon.models.calendar.engine import BusinessCalendar, calendar_for
+from slamon.models.instants import as_read
 from slamon.models.policy.policy import Metric, NoPolicyInForceError, Policy, PolicySet
 
 
@@ -101,7 +102,8 @@ def plan_case(
             continue
         if deadline.due_at <= now:
             notes.append(
-                f"{kind}: due at {deadline.due_at.isoformat()}, already past at {now.isoformat()}"
+                f"{kind}: due at {_local(deadline.due_at, calendar)}, already past at "
+                f"{_local(now, calendar)}"
             )
         deadlines.append(deadline)
     return CasePlan(policy.id, True, None, tuple(deadlines), tuple(notes))
@@ -119,7 +121,7 @@ def _choose_policy(
         if fallback is None:
             raise
         return fallback, [
-            f"no policy in force at {opened_at.isoformat()}; using the configured default "
+            f"no policy in force at {as_read(opened_at)}; using the configured default "
             f"{fallback.id}"
         ]
 
@@ -171,4 +173,4 @@ def _share(duration: timedelta, ratio: Decimal) -> timedelta:
 
 
 def _local(instant: datetime, calendar: BusinessCalendar) -> str:
-    return instant.astimezone(calendar.zone).isoformat()
+    return as_read(instant, calendar.zone)

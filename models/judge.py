@@ -15,8 +15,10 @@ hour a DST zone repeats, 01:10 EST (the second 01:10) would wrongly sort before 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Literal
+
+from slamon.models.instants import DISPLAY_ZONE, as_read
 
 Outcome = Literal["met", "breached", "cancelled", "wait"]
 Settlement = Literal["met", "cancelled"]
@@ -35,6 +37,7 @@ class DeadlineView:
     ``met_at`` is when the earliest evidence that fulfils the deadline (a response for the
     response deadline, a resolution for the resolution deadline) *occurred*; ``cancelled_at``
     when the help request was withdrawn. Both are ``None`` until such an event is known.
+    ``zone`` is the policy's calendar zone: the reason's instants are written in it.
     """
 
     kind: str
@@ -42,6 +45,7 @@ class DeadlineView:
     judge_at: datetime
     met_at: datetime | None = None
     cancelled_at: datetime | None = None
+    zone: tzinfo = DISPLAY_ZONE
 
     def __post_init__(self) -> None:
         for name in ("due_at", "judge_at", "met_at", "cancelled_at"):
@@ -77,29 +81,29 @@ def judge(deadline: DeadlineView, now: datetime) -> Verdict:
        was cancelled after it (the promise was already broken), or nothing came at all.
     """
     settled = settlement(deadline.due_at, deadline.met_at, deadline.cancelled_at)
-    due_text = deadline.due_at.isoformat()
+    due_text = as_read(deadline.due_at, deadline.zone)
     if settled == "met":
         return Verdict(
             "met",
-            f"{deadline.kind} evidence occurred at {_text(deadline.met_at)}, "
+            f"{deadline.kind} evidence occurred at {_text(deadline.met_at, deadline.zone)}, "
             f"at or before the due instant {due_text}",
         )
     if settled == "cancelled":
         return Verdict(
             "cancelled",
-            f"help request cancelled at {_text(deadline.cancelled_at)}, "
+            f"help request cancelled at {_text(deadline.cancelled_at, deadline.zone)}, "
             f"before the {deadline.kind} deadline {due_text}",
         )
     if _instant(now, "now") < _instant(deadline.judge_at, "judge_at"):
         return Verdict(
             "wait",
             f"no {deadline.kind} evidence at or before {due_text} yet; "
-            f"grace period runs until {deadline.judge_at.isoformat()}",
+            f"grace period runs until {as_read(deadline.judge_at, deadline.zone)}",
         )
     if deadline.met_at is not None:
-        why = f"{deadline.kind} evidence occurred at {_text(deadline.met_at)}, after"
+        why = f"{deadline.kind} evidence occurred at {_text(deadline.met_at, deadline.zone)}, after"
     elif deadline.cancelled_at is not None:
-        why = f"help request cancelled at {_text(deadline.cancelled_at)}, after"
+        why = f"help request cancelled at {_text(deadline.cancelled_at, deadline.zone)}, after"
     else:
         why = f"no {deadline.kind} evidence by the end of the grace period, none at or before"
     return Verdict("breached", f"{why} the due instant {due_text}")
@@ -136,5 +140,5 @@ def in_time(at: datetime, due_at: datetime) -> bool:
     return _instant(at, "at") <= _instant(due_at, "due_at")
 
 
-def _text(value: datetime | None) -> str:
-    return value.isoformat() if value is not None else "-"
+def _text(value: datetime | None, zone: tzinfo) -> str:
+    return as_read(value, zone) if value is not None else "-"

@@ -30,6 +30,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from slamon.models.instants import as_read
+
 HOUR = timedelta(hours=1)
 DAY = timedelta(hours=24)
 
@@ -114,7 +116,7 @@ def decide(
         return Hold(
             Limit.GUARD_TRIPPED,
             0,
-            f"payout guard tripped at {window.trip.at.isoformat()} ({window.trip.reason}); "
+            f"payout guard tripped at {as_read(window.trip.at)} ({window.trip.reason}); "
             "held until an operator resets the guard or releases it",
         )
     if points > limits.points_per_compensation:

@@ -37,6 +37,7 @@ from slamon.models.db.claims import claim_rows
 from slamon.models.db.engine import transaction
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import DEADLINE_PENDING, Case, Deadline
+from slamon.models.instants import as_read
 from slamon.models.judge import DeadlineView, Outcome, judge
 from slamon.models.states import DEADLINE, DeadlineState
 from slamon.scheduler.breach_records import BreachRow, RecordedBreach, record_breaches
@@ -114,7 +115,7 @@ def judge_claimed(
         for breach in recorded:
             log.info(
                 "case %s: %s deadline breached (due %s, detected %s): %s; %s",
-                breach.case_id, breach.kind, breach.due_at.isoformat(), now.isoformat(),
+                breach.case_id, breach.kind, as_read(breach.due_at), as_read(now),
                 breach.reason,
                 f"compensation {breach.compensation_id} owes {breach.points} points"
                 if breach.compensation_id is not None else "no points owed",

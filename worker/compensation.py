@@ -34,6 +34,7 @@ from slamon.models.db.case_facts import refresh_case_facts
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import Breach, Compensation, OutboxMessage
 from slamon.models.db.upsert import insert_new
+from slamon.models.instants import as_read
 from slamon.models.states import BREACH, COMPENSATION, BreachStatus, CompensationStatus
 from slamon.worker import redelivery
 from slamon.worker.payout_guard import (
@@ -253,7 +254,7 @@ def _request(owed: _Owed) -> IssueRequest:
         points=owed.points,
         idempotency_key=owed.idempotency_key,
         reason=f"一键求助违约金: case {owed.case_id} {owed.kind} promise broken "
-        f"(due {owed.due_at.isoformat()})",
+        f"(due {as_read(owed.due_at)})",
         case_id=owed.case_id,
         kind=owed.kind,
     )

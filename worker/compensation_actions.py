@@ -40,6 +40,7 @@ from slamon.models.db.tables import (
     PayoutGuard,
 )
 from slamon.models.db.views import UTC_ZONE
+from slamon.models.instants import as_read
 from slamon.models.states import (
     BREACH,
     COMPENSATION,
@@ -231,7 +232,7 @@ def reset_guard(
     guard.reset_at = now
     guard.reset_by = actor
     session.flush()
-    return {"tripped": False, "reset_at": now.isoformat(), "reset_by": actor}
+    return {"tripped": False, "reset_at": as_read(now), "reset_by": actor}
 
 
 def _locked(

@@ -34,6 +34,7 @@ from slamon.models.announcements import outbox_row
 from slamon.models.case_state import DeadlineEffect
 from slamon.models.db.tables import Breach, Compensation, Deadline, OutboxMessage
 from slamon.models.deadlines import deadline_key
+from slamon.models.instants import as_read
 from slamon.models.judge import in_time, settlement
 from slamon.models.states import (
     BREACH,
@@ -111,7 +112,7 @@ def contest_breach(
             compensation.status = COMPENSATION.move(compensation.status, _P.CANCELLED)
         elif compensation.status == _P.ISSUED:
             compensation.status = COMPENSATION.move(compensation.status, _P.REVIEW)
-        compensation.last_error = f"contested: evidence at {evidence_at.isoformat()}"
+        compensation.last_error = f"contested: evidence at {as_read(evidence_at)}"
     session.add(
         OutboxMessage(
             **outbox_row(
@@ -130,5 +131,5 @@ def contest_breach(
         "case %s: %s breach contested by evidence at %s",
         deadline.case_id,
         deadline.kind,
-        evidence_at.isoformat(),
+        as_read(evidence_at),
     )

@@ -10,14 +10,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from slamon.models.db.tables import Breach, Case, Compensation, Deadline, InboxEvent, OutboxMessage
+from slamon.models.instants import as_read
 
 UTC_ZONE = ZoneInfo("UTC")
-# Operators read instants in Tmall's zone (the default policy calendar's).
-DISPLAY_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 def iso(value: datetime | None, zone: tzinfo = UTC_ZONE) -> str | None:
-    return value.astimezone(zone).isoformat() if value is not None else None
+    return as_read(value, zone) if value is not None else None
 
 
 def case_view(

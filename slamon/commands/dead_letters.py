@@ -9,7 +9,7 @@ import click
 
 from slamon.commands.common import echo_json, fail, settings_or_exit
 from slamon.commands.database import database_or_exit, session_or_exit
-from slamon.models.db.views import DISPLAY_ZONE
+from slamon.models.instants import DISPLAY_ZONE
 
 if TYPE_CHECKING:
     pass

@@ -63,7 +63,7 @@ def command(dimension: str, since: str | None, until: str | None, sort: str | No
     points paid, median and p90 time to response and resolution."""
     from slamon.models.db.report_params import report_query
     from slamon.models.db.reports import ReportError, compliance_report
-    from slamon.models.db.views import DISPLAY_ZONE
+    from slamon.models.instants import DISPLAY_ZONE
 
     settings = settings_or_exit()
     given = {"since": since, "until": until, "sort": sort, "tz": tz,

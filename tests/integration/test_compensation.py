@@ -4,6 +4,7 @@ points call, the race with late evidence, redispatch of lost tasks, and the oper
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -131,6 +132,21 @@ def test_already_issued_counts_as_issued(engine: Engine) -> None:
     assert compensate(engine, issuer, cid, clock, REDISPATCH, LIMITS).detail == "already_issued"
     assert comp(engine, cid).status == "issued" and comp(engine, cid).attempts == 2
     assert len(issuer.grants) == 1
+
+
+def test_the_texts_people_read_give_the_due_instant_in_the_policy_zone(engine: Engine) -> None:
+    # Stored in UTC, read in Asia/Shanghai with its offset: the breach reason and the ledger
+    # text the consumer's points grant carries.
+    [cid] = breached(engine)
+    compensate(engine, LedgerPointsIssuer(engine), cid, clock, REDISPATCH, LIMITS)
+    with transaction(engine) as session:
+        breach = session.scalars(select(Breach)).one()
+        ledger = session.scalars(select(LedgerEntry)).one()
+    shanghai = breach.due_at.astimezone(ZoneInfo("Asia/Shanghai")).isoformat()
+    assert shanghai.endswith("+08:00")
+    assert breach.reason is not None and f"due instant {shanghai}" in breach.reason
+    assert f"(due {shanghai})" in ledger.reason
+    assert "+00:00" not in breach.reason + ledger.reason
 
 
 def test_a_short_retry_is_a_countdown_the_scheduler_backs_up(engine: Engine) -> None:

@@ -37,7 +37,11 @@ def later(moment: datetime, delta: timedelta) -> datetime:
 def deadline(
     due: datetime, *, met: datetime | None = None, cancelled: datetime | None = None
 ) -> DeadlineView:
-    return DeadlineView("response", due, later(due, GRACE), met_at=met, cancelled_at=cancelled)
+    # The policy's zone is the due instant's own here, so the reasons read as the test writes.
+    assert due.tzinfo is not None
+    return DeadlineView(
+        "response", due, later(due, GRACE), met_at=met, cancelled_at=cancelled, zone=due.tzinfo
+    )
 
 
 @pytest.mark.parametrize("due", DUES)
@@ -292,3 +296,21 @@ def test_judgement_agrees_with_settlement_at_any_time(
         assert outcome == settled
     else:
         assert outcome == ("wait" if BASE + now < BASE + GRACE else "breached")
+
+
+def test_reasons_read_in_the_policy_zone_whatever_zone_the_database_returns() -> None:
+    # The database hands instants back in UTC; the breach reason (and the ledger text built
+    # the same way) is read in the policy's zone, with its offset.
+    due = datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
+    view = DeadlineView("response", due, due + GRACE, zone=SHANGHAI)
+    reason = judge(view, now=due + GRACE).reason
+    assert "due instant 2026-11-27T09:30:00+08:00" in reason
+    assert "+00:00" not in reason
+    in_new_york = judge(DeadlineView("response", due, due + GRACE, zone=NEW_YORK), due + GRACE)
+    assert "2026-11-26T20:30:00-05:00" in in_new_york.reason
+
+
+def test_a_deadline_view_reads_in_shanghai_unless_told() -> None:
+    due = datetime(2026, 11, 27, 1, 30, tzinfo=UTC)
+    reason = judge(DeadlineView("response", due, due + GRACE), now=due).reason
+    assert "grace period runs until 2026-11-27T09:32:00+08:00" in reason
