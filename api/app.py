@@ -15,7 +15,6 @@ from typing import Any
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Engine, text
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -26,6 +25,7 @@ from slamon.api.dead_letters import dead_letters_router
 from slamon.api.lookup import lookup_router
 from slamon.api.metrics import render_metrics
 from slamon.api.ops import ops_router
+from slamon.api.readiness import OK, readiness_checks, run_checks
 from slamon.api.reports import reports_router
 from slamon.models.db.engine import create_db_engine, snapshot
 from slamon.models.db.views import case_view
@@ -73,16 +73,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
+    checks = readiness_checks(settings, engine)
+
     @app.get("/readyz")
     def readyz() -> JSONResponse:
-        """Readiness: the database and the broker answer (503 names what does not)."""
-        checks = {
-            "database": redact(_check_database(engine)),
-            "broker": redact(_check_broker(settings)),
-        }
-        ready = all(v == "ok" for v in checks.values())
+        """Readiness: database, broker, a worker consuming events, a scheduler sweeping (503
+        names each check that fails; :mod:`slamon.api.readiness`)."""
+        results = run_checks(checks, redact)
+        ready = all(v == OK for v in results.values())
         return JSONResponse(
-            {"status": "ok" if ready else "unavailable", "checks": checks},
+            {"status": "ok" if ready else "unavailable", "checks": results},
             status_code=200 if ready else 503,
         )
 
@@ -168,25 +168,6 @@ class NoSniff:
             await send(message)
 
         await self.app(scope, receive, send_with_header)
-
-
-def _check_database(engine: Engine) -> str:
-    try:
-        with snapshot(engine) as session:
-            session.execute(text("SELECT 1"))
-    except Exception as exc:  # any failure is "not ready"; the message says which
-        return f"error: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
-    return "ok"
-
-
-def _check_broker(settings: Settings) -> str:
-    import redis
-
-    try:
-        redis.Redis.from_url(settings.broker, socket_timeout=2, socket_connect_timeout=2).ping()
-    except (redis.RedisError, NoBrokerError, OSError) as exc:
-        return f"error: {exc}"
-    return "ok"
 
 
 async def _read_limited(request: Request, limit: int) -> bytes:

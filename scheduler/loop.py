@@ -11,10 +11,13 @@ A step, in order:
    while the injected ``backlog`` says tasks are still queued, only long-overdue ones.
 4. **Relay** the outbox (injected: publishing is the worker package's business).
 
-Everything Celery or Redis is injected (``dispatch``, ``relay``, ``backlog``), so this module
-knows only the database. A failing sub-step is logged and the next one still runs; the loop
-never dies of a database restart or a broker outage, and the work left over is picked up
-next time.
+After each sweep that returned, the injected ``swept`` stamps the replica for ``/readyz``
+(:mod:`slamon.scheduler.sweep_stamp`); a stamp that cannot be written is logged, never fatal.
+
+Everything Celery or Redis is injected (``dispatch``, ``relay``, ``backlog``, ``swept``), so
+this module knows only the database. A failing sub-step is logged and the next one still
+runs; the loop never dies of a database restart or a broker outage, and the work left over is
+picked up next time.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ log = logging.getLogger("slamon.scheduler")
 Dispatch = Callable[[Sequence[int]], None]
 Relay = Callable[[], int]
 Backlog = Callable[[], int]
+Swept = Callable[[], None]
 
 # While compensation tasks wait in the queue, a pending compensation past its threshold is
 # more likely queued than lost: only rows this many thresholds overdue are dispatched again.
@@ -90,6 +94,7 @@ class SchedulerLoop:
         dispatch: Dispatch,
         relay: Relay | None = None,
         backlog: Backlog | None = None,
+        swept: Swept | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
@@ -97,6 +102,7 @@ class SchedulerLoop:
         self.dispatch = dispatch
         self.relay = relay
         self.backlog = backlog
+        self.swept = swept
 
     def step(self, stop: threading.Event | None = None) -> StepReport:
         """One pass over the four sub-steps (see the module docstring)."""
@@ -131,8 +137,17 @@ class SchedulerLoop:
             report.judged += sum(result.verdicts.values())
             report.breached += len(result.breaches)
             report.dispatched += self._dispatch(result.compensation_ids)
+            self._stamp()
             if result.claimed < self.config.batch or (stop is not None and stop.is_set()):
                 return
+
+    def _stamp(self) -> None:
+        if self.swept is None:
+            return
+        try:
+            self.swept()
+        except Exception as exc:  # the broker is away: readiness will say so anyway
+            log.warning("sweep stamp not recorded: %s", exc)
 
     def _at_risk(self, report: StepReport) -> None:
         report.at_risk = warn_at_risk(self.engine, self.clock(), self.config.batch).warned

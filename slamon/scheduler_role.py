@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Sequence
 
@@ -17,6 +18,7 @@ from slamon.models.db.engine import engine_for
 from slamon.scheduler.loop import LoopConfig, SchedulerLoop
 from slamon.scheduler.outbox import Publisher, relay_outbox
 from slamon.scheduler.publishers import RedisStreamPublisher, WebhookPublisher
+from slamon.scheduler.sweep_stamp import record_sweep
 from slamon.settings import NoBrokerError, Settings
 from slamon.worker.app import COMPENSATION_QUEUE
 from slamon.worker.app import app as celery_app
@@ -55,7 +57,10 @@ def build_loop(settings: Settings, runtime: Runtime) -> SchedulerLoop:
         # Celery's Redis transport keeps a queue's ready messages in a list of its name.
         return int(client.llen(COMPENSATION_QUEUE))
 
-    return SchedulerLoop(engine, config, runtime.now, dispatch, relay, backlog)
+    def swept() -> None:
+        record_sweep(client, config.claimer, time.time())
+
+    return SchedulerLoop(engine, config, runtime.now, dispatch, relay, backlog, swept)
 
 
 def _publishers(settings: Settings, client: redis.Redis) -> list[Publisher]:

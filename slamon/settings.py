@@ -117,6 +117,18 @@ class Settings(BaseSettings):
 
     worker_concurrency: int = Field(2, ge=1, le=64)
     scheduler_interval_seconds: float = Field(1.0, gt=0, le=60)
+    # /readyz: how fresh the roles' stamps in the broker must be (a worker beats every 10 s).
+    ready_worker_within_seconds: float = Field(
+        30.0, ge=15, le=3600,
+        description="/readyz fails when no worker consuming sla.events beat within this long.",
+    )
+    # 30 s at the default interval: a step also relays the outbox, whose webhook calls may
+    # take their timeout, so a few intervals alone would flap under a slow receiver.
+    ready_sweep_intervals: float = Field(
+        30.0, ge=2, le=1000,
+        description="/readyz fails when no scheduler completed a sweep within this many "
+        "scheduler intervals.",
+    )
     sweep_batch: int = Field(1000, ge=1, le=100_000)
     claim_lease_seconds: float = Field(
         60.0, gt=0, description="How long a scheduler holds the due deadlines it claimed."
@@ -243,6 +255,10 @@ class Settings(BaseSettings):
     @property
     def max_task_delay(self) -> timedelta:
         return timedelta(seconds=self.max_task_delay_seconds)
+
+    @property
+    def ready_sweep_within_seconds(self) -> float:
+        return self.ready_sweep_intervals * self.scheduler_interval_seconds
 
     @property
     def claim_lease(self) -> timedelta:

@@ -45,6 +45,9 @@ def opened(case_id: str, event_id: str, at: datetime) -> dict[str, object]:
 
 def test_up_send_case_and_stop(stack: RunningStack) -> None:
     assert stack.wait_healthy(timeout=30) < 30
+    # Ready once the real worker has beaten and the real scheduler has completed a sweep.
+    ready = wait_for(lambda: _ready(stack), timeout=60, what="/readyz 200 from slamon up")
+    assert ready == {"database": "ok", "broker": "ok", "worker": "ok", "scheduler": "ok"}
 
     at = datetime.now(UTC) - timedelta(minutes=1)
     lines = json.dumps(opened("H-E2E-1", "e-e2e-1", at), ensure_ascii=False) + "\n"
@@ -149,3 +152,8 @@ def test_unanswered_case_is_breached_and_paid_within_seconds(stack: RunningStack
     assert value(samples, "slamon_evidence_lateness_seconds_bucket", type="help.opened",
                  le="3600") == 0
     assert value(samples, "slamon_deadline_fire_lag_seconds_count") == 0
+
+
+def _ready(stack: RunningStack) -> dict[str, str] | None:
+    answer = httpx.get(f"{stack.api_url}/readyz", timeout=5)
+    return answer.json()["checks"] if answer.status_code == 200 else None

@@ -118,3 +118,33 @@ def test_while_tasks_are_queued_only_long_overdue_compensations_are_sent_again(
     clock.now += CONFIG.redispatch_after
     assert loop.step().redispatched == 2
     assert sorted(sent) == sorted(list(pending_in_db(engine)) * 2)
+
+
+def test_each_completed_sweep_is_stamped_and_a_failed_stamp_changes_nothing(
+    engine: Engine,
+) -> None:
+    seed_cases(engine, 25, DUE)  # 3 sweeps of 10: two full batches, then the rest
+    stamps: list[int] = []
+    loop = SchedulerLoop(engine, CONFIG, Clock(DUE + timedelta(minutes=5)), lambda _ids: None,
+                         swept=lambda: stamps.append(1))
+    assert loop.step().judged == 25
+    assert len(stamps) == 3  # a long catch-up still says, sweep by sweep, that it progresses
+
+    def broker_down() -> None:
+        raise ConnectionError("broker away")
+
+    seed_cases(engine, 2, DUE, prefix="S")
+    report = SchedulerLoop(engine, CONFIG, Clock(DUE + timedelta(minutes=5)),
+                           lambda _ids: None, swept=broker_down).step()
+    assert (report.judged, report.errors) == (2, [])
+
+
+def test_a_sweep_that_fails_is_not_stamped(engine: Engine) -> None:
+    def no_clock() -> datetime:
+        raise RuntimeError("clock unavailable")
+
+    stamps: list[int] = []
+    report = SchedulerLoop(engine, CONFIG, no_clock, lambda _ids: None,
+                           swept=lambda: stamps.append(1)).step()
+    assert report.errors[0] == "sweep: clock unavailable"
+    assert stamps == []
