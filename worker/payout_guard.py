@@ -6,13 +6,14 @@ The rules are :mod:`slamon.models.payout`; this module gives them the facts, ato
    writer's ``BEGIN IMMEDIATE`` already serialises). Every worker deciding a payment waits
    here for the one before it to commit, so each reads the windows *after* the other's
    approvals: concurrent workers cannot together pass a limit.
-2. Read the windows: points approved automatically in the last hour, and penalties approved
-   in the last 24 hours per buyer account of this batch (indexes on ``approved_at`` and
-   ``account, approved_at``); and the guard's trip.
+2. Read the windows: points approved automatically in the last hour (per-minute sums,
+   :mod:`slamon.models.db.payout_minutes`), and penalties approved in the last 24 hours per
+   buyer account of this batch (index on ``account, approved_at``); and the guard's trip.
 3. Decide each compensation not decided yet, in id order (:func:`slamon.models.payout.decide`).
    One approved before (a retry, a redispatch, an operator's release) passes without being
    counted again.
-4. Write the decisions in the same transaction: ``approved_at`` on the approved ones; the held
+4. Write the decisions in the same transaction: ``approved_at`` on the approved ones (and
+   their points in their minute's sum); the held
    ones become ``held`` with the limit and the reason, each announced as ``compensation.held``;
    a trip is stored on the guard's row. The caller pays the approved ones after the commit.
 """
@@ -28,6 +29,10 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, func, select, update
 
 from slamon.models.announcements import outbox_row
+from slamon.models.db.payout_minutes import (
+    add_automatic_approvals,
+    points_approved_automatically_after,
+)
 from slamon.models.db.tables import GUARD_ROW, Compensation, OutboxMessage, PayoutGuard
 from slamon.models.db.upsert import insert_new
 from slamon.models.payout import (
@@ -126,11 +131,7 @@ def decide_payments(
 
 def _window(conn: Connection, accounts: set[str], now: datetime, trip: Trip | None) -> PayoutWindow:
     automatic = Compensation.released_by.is_(None)  # a person's release is not the guard's
-    points = conn.execute(
-        select(func.coalesce(func.sum(Compensation.points), 0)).where(
-            Compensation.approved_at > now - HOUR, automatic
-        )
-    ).scalar_one()
+    points = points_approved_automatically_after(conn, now - HOUR)
     per_account = conn.execute(
         select(Compensation.account, func.count())
         .where(
@@ -150,6 +151,7 @@ _APPROVE = (
         Compensation.status == CompensationStatus.PENDING,
     )
     .values(approved_at=bindparam("now"))
+    .returning(Compensation.points)
 )
 
 
@@ -161,7 +163,9 @@ def _record(
     now: datetime,
 ) -> None:
     if approved:
-        conn.execute(_APPROVE, {"ids": approved, "now": now})
+        # The points of the rows really approved (one cancelled since it was loaded is not).
+        points = conn.execute(_APPROVE, {"ids": approved, "now": now}).scalars().all()
+        add_automatic_approvals(conn, sum(points), now)
     if not held:
         return
     for candidate in undecided:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from slamon.models.db.payout_minutes import points_approved_automatically_after
 from slamon.models.db.tables import GUARD_ROW, Breach, Compensation, OperatorAction, PayoutGuard
 from slamon.models.db.views import UTC_ZONE, iso
 from slamon.models.payout import HOUR
@@ -114,11 +115,7 @@ def payout_guard_view(session: Session, now: datetime, zone: tzinfo = UTC_ZONE) 
             Compensation.status == CompensationStatus.HELD
         )
     ).one()
-    last_hour = session.scalar(
-        select(func.coalesce(func.sum(Compensation.points), 0)).where(
-            Compensation.approved_at > now - HOUR, Compensation.released_by.is_(None)
-        )
-    )
+    last_hour = points_approved_automatically_after(session.connection(), now - HOUR)
     tripped = guard is not None and guard.tripped_at is not None
     return {
         "tripped": tripped,

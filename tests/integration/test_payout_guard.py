@@ -14,6 +14,7 @@ from sqlalchemy import Engine, func, select, update
 from slamon.models.audit import Action
 from slamon.models.db.engine import snapshot, transaction
 from slamon.models.db.ops import operator_actions_view, payout_guard_view
+from slamon.models.db.payout_minutes import points_approved_automatically_after
 from slamon.models.db.tables import Compensation, Deadline, LedgerEntry, OutboxMessage
 from slamon.models.payout import Limit, PayoutLimits
 from slamon.models.states import CompensationStatus
@@ -239,3 +240,32 @@ def test_concurrent_worker_processes_cannot_together_pass_a_limit(
     wait_for(lambda: sum(statuses(engine).values()) == cases, what="every decision recorded")
     assert statuses(engine) == {"issued": expected, "held": cases - expected}
     assert ledger(engine) == (expected, expected * 5000)
+
+
+def test_the_hourly_window_read_from_minute_sums_equals_the_compensations_own_sum(
+    engine: Engine,
+) -> None:
+    """Approvals every 23 s for 80 minutes, seconds apart across minute boundaries: at each
+    approval, and at instants cutting through a minute, the per-minute window is exactly the
+    sum over the approved compensations themselves (the query it replaced)."""
+    ids = breached(engine, 210, points=100)
+    issuer = LedgerPointsIssuer(engine)
+    start = NOW + timedelta(seconds=7)
+    instants = [start + timedelta(seconds=23 * i) for i in range(len(ids))]
+    for compensation_id, at in zip(ids, instants, strict=True):
+        assert pay(engine, issuer, [compensation_id], limits(), at)[0].status == "issued"
+
+    def naive(now: datetime) -> int:
+        with snapshot(engine) as session:
+            return int(session.scalar(
+                select(func.coalesce(func.sum(Compensation.points), 0)).where(
+                    Compensation.approved_at > now - timedelta(hours=1),
+                    Compensation.released_by.is_(None),
+                )) or 0)
+
+    checked = [*instants[::7], *(at + timedelta(seconds=s) for at in instants[100:103]
+                                 for s in (-1, 0, 1, 30))]
+    with engine.connect() as conn:
+        for now in checked:
+            assert points_approved_automatically_after(conn, now - timedelta(hours=1)) == naive(now)
+    assert naive(instants[-1]) < 210 * 100  # the window really rolled past the first ones
