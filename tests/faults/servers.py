@@ -34,9 +34,12 @@ class PostgresCluster:
 
     PostgreSQL refuses to run as root; under root the cluster belongs to user ``postgres``."""
 
-    def __init__(self, port: int = PG_PORT, listen: str = "127.0.0.1") -> None:
+    def __init__(
+        self, port: int = PG_PORT, listen: str = "127.0.0.1", netns: str | None = None
+    ) -> None:
         self.port = port
         self.listen = listen
+        self.netns = netns  # run the postmaster inside this network namespace
         self.root = Path(tempfile.mkdtemp(prefix="slamon-faults-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
@@ -45,16 +48,21 @@ class PostgresCluster:
             shutil.chown(self.root, "postgres", "postgres")
         self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
                   "--auth=trust", "-E", "UTF8", "--no-sync")
+        # The partition test reaches the cluster over its veth subnet, not loopback.
+        with open(self.data / "pg_hba.conf", "a") as hba:
+            hba.write("host all all 10.201.0.0/24 trust\n")
 
     def _run(self, *args: str) -> None:
         command = ["runuser", "-u", "postgres", "--", *args] if self._as_postgres else list(args)
+        if self.netns:
+            command = ["ip", "netns", "exec", self.netns, *command]
         result = subprocess.run(command, capture_output=True, text=True, timeout=120)
         if result.returncode != 0:
             raise AssertionError(f"{args[0]} failed: {result.stdout}{result.stderr}\n"
                                  f"{self.log.read_text() if self.log.exists() else ''}")
 
     def url(self, database: str = "postgres", host: str | None = None) -> str:
-        return f"postgresql+psycopg://postgres@{host or '127.0.0.1'}:{self.port}/{database}"
+        return f"postgresql+psycopg://postgres@{host or self.listen}:{self.port}/{database}"
 
     def start(self) -> None:
         options = (f"-p {self.port} -k {self.root} -c listen_addresses={self.listen} "
@@ -69,7 +77,7 @@ class PostgresCluster:
         return (self.data / "postmaster.pid").exists()
 
     def create_database(self, name: str) -> str:
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
+        with psycopg.connect(f"host={self.listen} port={self.port} user=postgres dbname=postgres",
                              autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
@@ -125,3 +133,35 @@ class AofRedis:
         if self.process is not None and self.process.poll() is None:
             self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Partition:
+    """A network namespace holding one end of a veth pair: the host reaches ``inside`` through
+    ``outside``, and :meth:`cut` / :meth:`heal` take the host's end down and up."""
+
+    def __init__(self, name: str = "slamon-f-db", outside: str = "10.201.0.1",
+                 inside: str = "10.201.0.2") -> None:
+        self.name, self.outside, self.inside = name, outside, inside
+        self.host_link, self.peer_link = f"{name[:8]}-h", f"{name[:8]}-p"
+        self.destroy()  # what a killed earlier run left
+        for command in (
+            f"ip netns add {name}",
+            f"ip link add {self.host_link} type veth peer name {self.peer_link}",
+            f"ip link set {self.peer_link} netns {name}",
+            f"ip addr add {outside}/30 dev {self.host_link}",
+            f"ip link set {self.host_link} up",
+            f"ip netns exec {name} ip addr add {inside}/30 dev {self.peer_link}",
+            f"ip netns exec {name} ip link set {self.peer_link} up",
+            f"ip netns exec {name} ip link set lo up",
+        ):
+            subprocess.run(command.split(), check=True, capture_output=True, timeout=30)
+
+    def cut(self) -> None:
+        subprocess.run(["ip", "link", "set", self.host_link, "down"], check=True, timeout=30)
+
+    def heal(self) -> None:
+        subprocess.run(["ip", "link", "set", self.host_link, "up"], check=True, timeout=30)
+
+    def destroy(self) -> None:
+        subprocess.run(["ip", "link", "del", self.host_link], capture_output=True, timeout=30)
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True, timeout=30)
