@@ -7,7 +7,9 @@
 - ``worker``: a worker consuming ``sla.events`` beat within ``SLAMON_READY_WORKER_WITHIN_SECONDS``
   (:mod:`slamon.worker.heartbeat`): events queued now would be ingested;
 - ``scheduler``: a scheduler completed a sweep within ``SLAMON_READY_SWEEP_INTERVALS``
-  scheduler intervals (:mod:`slamon.scheduler.sweep_stamp`): due deadlines are being judged.
+  scheduler intervals (:mod:`slamon.scheduler.sweep_stamp`): due deadlines are being judged;
+- ``roles``: under ``slamon up``, no role is down waiting for its supervisor to restart it
+  (:mod:`slamon.role_status`).
 
 A new condition is one more :class:`Check` in :func:`readiness_checks`. A probe that raises is
 "not ready" with the error, never a 500.
@@ -18,11 +20,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis
 from sqlalchemy import Engine, text
 
 from slamon.models.db.engine import snapshot
+from slamon.role_status import down_roles
 from slamon.scheduler.sweep_stamp import latest_sweep
 from slamon.settings import NoBrokerError, Settings
 from slamon.worker.app import EVENTS_QUEUE
@@ -72,7 +76,14 @@ def readiness_checks(
             "scheduler",
             lambda: _scheduler(client, clock(), settings.ready_sweep_within_seconds),
         ),
+        Check("roles", lambda: _roles(settings.home)),
     ]
+
+
+def _roles(home: Path) -> str:
+    """Under ``slamon up``: a role its supervisor is waiting to restart is down."""
+    down = down_roles(home)
+    return OK if not down else "error: " + "; ".join(f"{r} down: {w}" for r, w in down.items())
 
 
 def _database(engine: Engine) -> str:

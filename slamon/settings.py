@@ -142,6 +142,11 @@ class Settings(BaseSettings):
         description="A pending compensation untouched this long has lost its task; dispatch again.",
     )
 
+    supervisor_max_backoff_seconds: float = Field(
+        30.0, ge=1, le=600,
+        description="`slamon up` restarts a role that exits after 0.5 s, doubled with each "
+        "exit in a row up to this.",
+    )
     broker_visibility_timeout_seconds: float = Field(
         VISIBILITY_TIMEOUT_SECONDS, ge=MIN_VISIBILITY_TIMEOUT_SECONDS, le=3600,
         description="A message a worker fetched and did not acknowledge this long (it died) "

@@ -10,8 +10,11 @@ Steps:
   4. Take the API token from the settings, or generate one and keep it in the home (0600).
   5. Start worker, scheduler, API (and Flower) as ``python -m slamon <role>``, each logging to
      ``$SLAMON_HOME/logs/<role>.log``; record URLs and pids in ``run.json``.
-  6. Watch the children: one that dies is restarted with backoff; one that keeps dying stops
-     the stack with a non-zero exit, rather than limping on without, say, a scheduler.
+  6. Watch the children: one that exits is logged (its code and the last lines of its log)
+     and restarted after a backoff that doubles with each exit in a row, capped at
+     SLAMON_SUPERVISOR_MAX_BACKOFF_SECONDS. One crash-looping role never stops the others (the
+     API keeps taking events while the worker is down); meanwhile ``/readyz`` reports the role
+     as down (:mod:`slamon.role_status`).
   7. On Ctrl-C / SIGTERM: stop the children (SIGTERM, then SIGKILL after a timeout), then Redis.
 """
 
@@ -26,7 +29,7 @@ import socket
 import subprocess
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
@@ -36,12 +39,31 @@ from slamon.embedded_redis import EmbeddedRedis
 from slamon.models.db.engine import create_db_engine, display_url
 from slamon.models.db.migrate import upgrade
 from slamon.models.redaction import Redactor, mask_url
+from slamon.role_status import clear_roles, write_roles
 from slamon.settings import Settings, read_run_file, url_secrets
 
 STOP_TIMEOUT_SECONDS = 20.0
-MAX_RESTARTS = 5  # within RESTART_WINDOW_SECONDS, then the stack gives up
-RESTART_WINDOW_SECONDS = 60.0
+FIRST_BACKOFF_SECONDS = 0.5  # doubled with each exit in a row, up to the setting's cap
+STABLE_SECONDS = 60.0  # a child that ran this long before exiting starts its backoff afresh
+LOG_TAIL_LINES = 10  # of the role's log, shown with each exit
 PRIVATE_UMASK = 0o077  # files 0600, folders 0700
+
+
+def restart_delay(exits_in_a_row: int, cap: float) -> float:
+    """Seconds before restarting a child that exited ``exits_in_a_row`` times (>= 1)."""
+    return float(min(cap, FIRST_BACKOFF_SECONDS * 2 ** min(exits_in_a_row - 1, 30)))
+
+
+def log_tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
+    """The last ``lines`` lines of a role's log (read from its end: a log may be large)."""
+    try:
+        with open(path, "rb") as log:
+            log.seek(0, os.SEEK_END)
+            log.seek(max(0, log.tell() - 16_384))
+            text = log.read().decode("utf-8", "replace")
+    except OSError:
+        return []
+    return text.splitlines()[-lines:]
 
 
 def make_private(home: Path) -> None:
@@ -64,9 +86,15 @@ class Child:
     args: list[str]
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
-    restarts: list[float] = field(default_factory=list)
+    exits_in_a_row: int = 0
+    started_at: float = 0.0
+    restart_at: float | None = None  # set while the child waits out its backoff
+    restarts: int = 0
+    down_reason: str = ""  # why it is down, for /readyz, while restart_at is set
 
     def start(self, env: dict[str, str]) -> None:
+        self.started_at = time.monotonic()
+        self.restart_at = None
         log: IO[bytes] = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.log_path.chmod(0o600)  # a log from before the umask included
         self.process = subprocess.Popen(
@@ -194,27 +222,41 @@ class Stack:
         print("slamon is up; Ctrl-C stops it", file=out, flush=True)
 
     def _watch(self, env: dict[str, str], out: IO[str]) -> int:
+        write_roles(self.home, {})
         while not self.stopping:
             time.sleep(0.25)
+            changed = False
             for child in self.children:
                 if self.stopping or child.alive():
                     continue
-                code = child.process.returncode if child.process else None
-                now = time.monotonic()
-                child.restarts = [t for t in child.restarts if now - t < RESTART_WINDOW_SECONDS]
-                if len(child.restarts) >= MAX_RESTARTS:
-                    print(
-                        f"{child.role} keeps exiting (last code {code}); stopping the stack, "
-                        f"see {child.log_path}",
-                        file=out,
-                        flush=True,
-                    )
-                    return 1
-                child.restarts.append(now)
-                print(f"{child.role} exited with code {code}; restarting", file=out, flush=True)
-                time.sleep(min(5.0, 0.5 * 2 ** len(child.restarts)))
-                child.start(env)
+                if child.restart_at is None:
+                    self._exited(child, out)
+                    changed = True
+                elif time.monotonic() >= child.restart_at:
+                    child.restarts += 1
+                    child.start(env)
+                    pid = child.process.pid if child.process else "?"
+                    print(f"restarted {child.role} (pid {pid}, restart #{child.restarts})",
+                          file=out, flush=True)
+                    changed = True
+            if changed:
+                write_roles(self.home, {c.role: c.down_reason for c in self.children
+                                        if c.restart_at is not None and c.down_reason})
         return 0
+
+    def _exited(self, child: Child, out: IO[str]) -> None:
+        """Log an exit (code, the last lines of the log) and schedule the restart."""
+        code = child.process.returncode if child.process else None
+        now = time.monotonic()
+        ran = now - child.started_at
+        child.exits_in_a_row = 1 if ran >= STABLE_SECONDS else child.exits_in_a_row + 1
+        delay = restart_delay(child.exits_in_a_row, self.settings.supervisor_max_backoff_seconds)
+        child.restart_at = now + delay
+        child.down_reason = (f"exited with code {code} ({child.exits_in_a_row} in a row), "
+                             f"restarting in {delay:g} s")
+        tail = "".join(f"\n    | {line}" for line in log_tail(child.log_path))
+        print(f"{child.role} exited with code {code} after {ran:.1f} s; restarting in "
+              f"{delay:g} s; the last lines of {child.log_path}:{tail}", file=out, flush=True)
 
     def _on_signal(self, _signum: int, _frame: object) -> None:
         self.stopping = True
@@ -235,8 +277,9 @@ class Stack:
                 child.process.wait()
         if self.redis is not None:
             self.redis.stop()
-        # We hold the home's lock here, so run.json is ours to remove.
+        # We hold the home's lock here, so run.json (and roles.json) are ours to remove.
         self.settings.run_file.unlink(missing_ok=True)
+        clear_roles(self.home)
         print("slamon stopped", file=out, flush=True)
 
 
