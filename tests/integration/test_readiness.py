@@ -18,6 +18,7 @@ from sqlalchemy import Engine
 
 from slamon.api.app import create_app
 from slamon.embedded_redis import free_port
+from slamon.role_status import write_roles
 from slamon.scheduler.sweep_stamp import record_sweep
 from slamon.worker.app import create_app as create_worker_app
 from slamon.worker.heartbeat import Heartbeat
@@ -25,7 +26,7 @@ from tests.integration.test_http_events import settings_for
 
 pytestmark = pytest.mark.redis
 
-ALL_OK = {"database": "ok", "broker": "ok", "worker": "ok", "scheduler": "ok"}
+ALL_OK = {"database": "ok", "broker": "ok", "worker": "ok", "scheduler": "ok", "roles": "ok"}
 
 
 def ready(db_url: str, redis_url: str, tmp_path: Path, **changes: Any) -> tuple[int, Any]:
@@ -74,6 +75,7 @@ def test_not_ready_without_a_worker_or_a_scheduler(
         "broker": "ok",
         "worker": "error: no worker consuming sla.events beat (none on record)",
         "scheduler": "error: no scheduler completed a sweep (none on record)",
+        "roles": "ok",
     }
 
 
@@ -111,6 +113,23 @@ def test_stale_stamps_are_not_ready_and_say_how_old(
     status, body = ready(db_url, redis_url, tmp_path, ready_worker_within_seconds=200,
                          ready_sweep_intervals=200)
     assert (status, body["checks"]) == (200, ALL_OK)
+
+
+def test_not_ready_while_the_supervisor_restarts_a_role(
+    engine: Engine, db_url: str, redis_url: str, tmp_path: Path, worker_beating: Callable[..., None]
+) -> None:
+    worker_beating("sla.events")
+    record_sweep(redis.Redis.from_url(redis_url), "scheduler-1", time.time())
+    # As slamon up's supervisor (this process stands in for it) leaves it for a role in backoff.
+    write_roles(tmp_path, {"worker": "exited with code 1 (3 in a row), restarting in 2 s"})
+
+    status, body = ready(db_url, redis_url, tmp_path)
+    assert status == 503
+    assert body["checks"] == ALL_OK | {
+        "roles": "error: worker down: exited with code 1 (3 in a row), restarting in 2 s"
+    }
+    write_roles(tmp_path, {})  # restarted
+    assert ready(db_url, redis_url, tmp_path) == (200, {"status": "ok", "checks": ALL_OK})
 
 
 def test_not_ready_names_the_broker_that_is_down(
