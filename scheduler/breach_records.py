@@ -47,6 +47,7 @@ class RecordedBreach:
 
     breach_id: int
     compensation_id: int | None
+    deadline_id: int
     case_id: str
     kind: str
     due_at: datetime
@@ -107,6 +108,7 @@ def record_breaches(
         RecordedBreach(
             breach_id=breach_id,
             compensation_id=compensation_ids.get(breach_id),
+            deadline_id=by_key[(case_id, kind)].deadline_id,
             case_id=case_id,
             kind=kind,
             due_at=by_key[(case_id, kind)].due_at,

@@ -37,6 +37,7 @@ from slamon.models.db.claims import claim_rows
 from slamon.models.db.engine import transaction
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import DEADLINE_PENDING, Case, Deadline
+from slamon.models.decisions import Decision, decision
 from slamon.models.instants import as_read
 from slamon.models.judge import DeadlineView, Outcome, judge
 from slamon.models.states import DEADLINE, DeadlineState
@@ -119,6 +120,10 @@ def judge_claimed(
                 breach.reason,
                 f"compensation {breach.compensation_id} owes {breach.points} points"
                 if breach.compensation_id is not None else "no points owed",
+                extra=decision(Decision.BREACH_RECORDED, case_id=breach.case_id,
+                               kind=breach.kind, deadline_id=breach.deadline_id,
+                               breach_id=breach.breach_id,
+                               compensation_id=breach.compensation_id, points=breach.points),
             )
     return SweepResult(len(deadline_ids), verdicts, tuple(breaches))
 
@@ -136,6 +141,13 @@ def sweep(
     if not ids:
         return SweepResult(0)
     return judge_claimed(engine, ids, now, claimer, redispatch_after)
+
+
+def _log_judged(row: BreachRow, outcome: Outcome) -> None:
+    log.info("case %s: %s deadline %s judged %s: %s", row.case_id, row.kind, row.deadline_id,
+             outcome, row.reason, extra=decision(
+                 Decision.DEADLINE_JUDGED, case_id=row.case_id, kind=row.kind,
+                 deadline_id=row.deadline_id, outcome=str(outcome)))
 
 
 def _judge_chunk(
@@ -189,6 +201,9 @@ def _judge_chunk(
     for outcome, group in by_outcome.items():
         changed = set(_set_state(session, [r.deadline_id for r in group], outcome, now, claimer))
         counts[outcome] = len(changed)
+        for judged_row in group:
+            if outcome != "wait" and judged_row.deadline_id in changed:
+                _log_judged(judged_row, outcome)
         if outcome != "wait":
             judged.update(r.case_id for r in group if r.deadline_id in changed)
         if outcome == DeadlineState.BREACHED:

@@ -6,6 +6,7 @@ import logging
 
 from sqlalchemy import Engine
 
+from slamon.log_format import formatter
 from slamon.models.policy.policy import PolicySet, load_policies
 from slamon.settings import Settings
 from slamon.worker import redelivery
@@ -18,10 +19,9 @@ from slamon.worker.runtime import Runtime
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        format="%(asctime)s %(levelname)s %(name)s [%(process)d] %(message)s",
-    )
+    handler = logging.StreamHandler()
+    handler.setFormatter(formatter(settings.log_format))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
 
 
 def policies_for(settings: Settings) -> PolicySet:

@@ -78,7 +78,7 @@ class Producer:
     def publish(self, event: Event) -> str:
         """Validate and queue one event; returns its event_id. Raises EventError if invalid."""
         checked = self.validate(event)
-        self._send(json.dumps(event_to_json(checked), ensure_ascii=False))
+        self._send(json.dumps(event_to_json(checked), ensure_ascii=False), _shown([checked]))
         return checked.event_id
 
     def publish_many(self, events: Iterable[Event]) -> list[str]:
@@ -87,15 +87,16 @@ class Producer:
         checked = [self.validate(e, now) for e in events]
         if checked:
             body = json.dumps([event_to_json(e) for e in checked], ensure_ascii=False)
-            self._send(body)
+            self._send(body, _shown(checked))
         return [e.event_id for e in checked]
 
     def publish_raw(self, body: str) -> None:
         """Queue a body as it is (the worker validates and dead-letters what is wrong)."""
-        self._send(body)
+        self._send(body, f"unchecked body of {len(body)} characters")
 
-    def _send(self, body: str) -> None:
-        self.app.send_task(INGEST_TASK, args=[body], queue=EVENTS_QUEUE)
+    def _send(self, body: str, shown: str) -> None:
+        # argsrepr is what Flower and the worker's logs show instead of the JSON body.
+        self.app.send_task(INGEST_TASK, args=[body], queue=EVENTS_QUEUE, argsrepr=shown)
 
     def close(self) -> None:
         self.app.close()
@@ -111,3 +112,14 @@ def validate(event: Event, now: datetime, max_clock_skew: timedelta) -> HelpEven
     """``event`` parsed (unless it is one already) and refused if it is from the future."""
     parsed = event if not isinstance(event, Mapping) else parse_event(event)
     return check_not_future(parsed, now, max_clock_skew)
+
+
+# How many events a message's label names before it says "and N more".
+_SHOWN_EVENTS = 5
+
+
+def _shown(events: list[HelpEvent]) -> str:
+    """What Flower shows for a message: each event's case and type, e.g. ``H1 help.opened``."""
+    named = ", ".join(f"{e.case_id} {e.type}" for e in events[:_SHOWN_EVENTS])
+    more = len(events) - _SHOWN_EVENTS
+    return f"{named}, and {more} more" if more > 0 else named

@@ -190,6 +190,10 @@ class Settings(BaseSettings):
     )
 
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text for people; json: one JSON line a record, a decision's "
+        "with its case, event, deadline kind and ids (slamon.log_format)."
+    )
 
     @field_validator("home")
     @classmethod

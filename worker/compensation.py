@@ -34,6 +34,7 @@ from slamon.models.db.case_facts import refresh_case_facts
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import Breach, Compensation, OutboxMessage
 from slamon.models.db.upsert import insert_new
+from slamon.models.decisions import Decision, decision
 from slamon.models.instants import as_read
 from slamon.models.states import BREACH, COMPENSATION, BreachStatus, CompensationStatus
 from slamon.worker import redelivery
@@ -284,7 +285,8 @@ def _record_paid(
             ])
         for owed, result in issued:
             log.info("case %s: %s compensation %s issued, %d points to %s (%s)", owed.case_id,
-                     owed.kind, owed.id, owed.points, owed.account, result.status)
+                     owed.kind, owed.id, owed.points, owed.account, result.status,
+                     extra=_decided(Decision.COMPENSATION_PAID, owed, points=owed.points))
             outcomes[owed.id] = CompensationOutcome(owed.id, "issued", result.status)
         for owed, result in paid:
             if owed.id in outcomes:
@@ -313,7 +315,8 @@ def _flag_review(
     )
     _announce(conn, [_message(owed, "compensation.review", now, reference=result.reference)])
     log.warning("case %s: %s compensation %s paid after it was cancelled; flagged for review",
-                owed.case_id, owed.kind, owed.id)
+                owed.case_id, owed.kind, owed.id,
+                extra=_decided(Decision.COMPENSATION_REVIEW, owed, points=owed.points))
     return CompensationOutcome(owed.id, "review", "issued after cancellation")
 
 
@@ -340,7 +343,8 @@ def _record_retry(
         return CompensationOutcome(owed.id, "skipped", "no longer pending")
     log.warning("case %s: %s compensation %s not issued yet (%s); retry in %.1f s%s",
                 owed.case_id, owed.kind, owed.id, error.reason, delay,
-                "" if countdown else " (the scheduler sends it)")
+                "" if countdown else " (the scheduler sends it)",
+                extra=_decided(Decision.COMPENSATION_RETRY, owed, retry_in_seconds=delay))
     return CompensationOutcome(owed.id, "retry", error.reason,
                                retry_in=delay if countdown else None)
 
@@ -361,8 +365,14 @@ def _record_failure(
                                       suffix=f":{owed.attempts + 1}", reason=reason)])
     if not failed:
         return CompensationOutcome(owed.id, "skipped", "no longer pending")
-    log.error("case %s: %s compensation %s failed: %s", owed.case_id, owed.kind, owed.id, reason)
+    log.error("case %s: %s compensation %s failed: %s", owed.case_id, owed.kind, owed.id, reason,
+              extra=_decided(Decision.COMPENSATION_FAILED, owed))
     return CompensationOutcome(owed.id, "failed", reason)
+
+
+def _decided(name: Decision, owed: _Owed, **more: Any) -> dict[str, dict[str, Any]]:
+    return decision(name, case_id=owed.case_id, kind=owed.kind, breach_id=owed.breach_id,
+                    compensation_id=owed.id, **more)
 
 
 def _conditional_update(

@@ -34,6 +34,7 @@ from slamon.models.announcements import outbox_row
 from slamon.models.case_state import DeadlineEffect
 from slamon.models.db.tables import Breach, Compensation, Deadline, OutboxMessage
 from slamon.models.deadlines import deadline_key
+from slamon.models.decisions import Decision, decision
 from slamon.models.instants import as_read
 from slamon.models.judge import in_time, settlement
 from slamon.models.states import (
@@ -132,4 +133,7 @@ def contest_breach(
         deadline.case_id,
         deadline.kind,
         as_read(evidence_at),
+        extra=decision(Decision.BREACH_CONTESTED, case_id=deadline.case_id, kind=deadline.kind,
+                       deadline_id=deadline.id, breach_id=breach.id,
+                       compensation_id=compensation.id if compensation else None),
     )

@@ -50,6 +50,7 @@ from slamon.models.db.engine import transaction
 from slamon.models.db.locks import lock_cases
 from slamon.models.db.tables import DeadLetter, InboxEvent
 from slamon.models.dead_letter_causes import Cause
+from slamon.models.decisions import Decision, decision
 from slamon.models.event_fields import json_type
 from slamon.models.events import (
     EventError,
@@ -152,6 +153,8 @@ def ingest_items(runtime: Runtime, items: Sequence[Item], source: str) -> list[I
             outcome.case_id,
             outcome.outcome,
             f" ({outcome.detail})" if outcome.detail else "",
+            extra=decision(Decision(f"event.{outcome.outcome}"), case_id=outcome.case_id,
+                           event_id=outcome.event_id, dead_letter_id=outcome.dead_letter_id),
         )
     return outcomes
 

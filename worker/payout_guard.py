@@ -35,6 +35,7 @@ from slamon.models.db.payout_minutes import (
 )
 from slamon.models.db.tables import GUARD_ROW, Compensation, OutboxMessage, PayoutGuard
 from slamon.models.db.upsert import insert_new
+from slamon.models.decisions import Decision, decision
 from slamon.models.payout import (
     DAY,
     HOUR,
@@ -188,7 +189,10 @@ def _record(
             candidate, hold, now)])
         log.warning("case %s: %s compensation %s of %d points to %s held by the payout guard "
                     "(%s): %s", candidate.case_id, candidate.kind, candidate.id,
-                    candidate.points, candidate.account, hold.limit, hold.reason)
+                    candidate.points, candidate.account, hold.limit, hold.reason,
+                    extra=decision(Decision.COMPENSATION_HELD, case_id=candidate.case_id,
+                                   kind=candidate.kind, compensation_id=candidate.id,
+                                   points=candidate.points, limit=str(hold.limit)))
 
 
 def _trip(conn: Connection, trip: Trip) -> None:

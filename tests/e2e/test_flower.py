@@ -89,13 +89,15 @@ def test_flower_shows_the_ingest_task(flower_stack: FlowerStack) -> None:
         return [
             t
             for t in tasks.json().values()
-            if t["name"] == "sla.ingest" and "e-flower-1" in (t.get("args") or "")
+            if t["name"] == "sla.ingest" and "H-FLOWER-1 help.opened" in (t.get("args") or "")
         ]
 
     task = flower_stack.wait_for(
         "sla.ingest SUCCESS", lambda: [t for t in ingest_tasks() if t["state"] == "SUCCESS"]
     )[0]
     assert task["routing_key"] == "sla.events"
+    # The producer's argsrepr: the case and the event type, not a JSON string in a list.
+    assert task["args"] == "H-FLOWER-1 help.opened"
     assert task["worker"].startswith("slamon-")
 
     workers = flower_stack.get("/api/workers", auth=flower_stack.auth, refresh="1").json()

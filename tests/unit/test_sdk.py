@@ -22,9 +22,11 @@ class CapturingApp:
 
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[Any], str]] = []
+        self.shown: list[str] = []  # what Flower shows for each message (argsrepr)
 
-    def send_task(self, name: str, args: list[Any], queue: str) -> None:
+    def send_task(self, name: str, args: list[Any], queue: str, argsrepr: str) -> None:
         self.sent.append((name, args, queue))
+        self.shown.append(argsrepr)
 
     def close(self) -> None:
         pass
@@ -41,6 +43,18 @@ def test_an_event_inside_the_default_skew_is_queued() -> None:
     assert sdk.publish(opened_event("H1", "e1", NOW + MAX_CLOCK_SKEW)) == "e1"
     [(task, [body], queue)] = app.sent
     assert (task, queue, json.loads(body)["event_id"]) == ("sla.ingest", "sla.events", "e1")
+    assert app.shown == ["H1 help.opened"]
+
+
+def test_flower_shows_each_events_case_and_type_not_the_json_body() -> None:
+    sdk, app = producer()
+    sdk.publish_many([opened_event(f"H{i}", f"e{i}", NOW) for i in range(7)])
+    assert app.shown == [
+        "H0 help.opened, H1 help.opened, H2 help.opened, H3 help.opened, H4 help.opened, "
+        "and 2 more"
+    ]
+    sdk.publish_raw("{not json")
+    assert app.shown[-1] == "unchecked body of 9 characters"
 
 
 def test_an_event_from_the_future_is_refused_with_the_services_message() -> None:
