@@ -110,3 +110,22 @@ def test_a_dead_letter_that_cannot_be_written_leaves_the_message_queued(
     message = Message()
     consumer._dead_letter(message, "raw", "reason", Cause.BAD_HEADERS)
     assert message.requeued is True and not message.acked
+
+
+def test_sla_ingest_requeues_a_message_whose_dead_letter_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from celery.exceptions import Reject
+
+    from slamon.worker import ingest, tasks
+
+    def broken(*_args: Any, **_kwargs: Any) -> Any:
+        raise RuntimeError("a defect")
+
+    runtime_module.install(runtime_for("sqlite://"))
+    monkeypatch.setattr(ingest, "ingest_raw", broken)  # a defect while ingesting
+    monkeypatch.setattr(ingest, "dead_letter", broken)  # and the dead letter fails too
+    monkeypatch.setattr(tasks, "REQUEUE_PAUSE_SECONDS", 0)
+    with pytest.raises(Reject) as rejected:
+        ingest_task.run('{"event_id": "e1"}')
+    assert rejected.value.requeue is True  # back on the queue, not acknowledged and lost
