@@ -25,7 +25,7 @@ from slamon.api.dead_letters import dead_letters_router
 from slamon.api.lookup import lookup_router
 from slamon.api.metrics import render_metrics
 from slamon.api.ops import ops_router
-from slamon.api.readiness import OK, readiness_checks, run_checks
+from slamon.api.readiness import readiness_checks, ready, run_checks
 from slamon.api.reports import reports_router
 from slamon.models.db.engine import create_db_engine, snapshot
 from slamon.models.db.views import case_view
@@ -73,17 +73,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Liveness: the process answers."""
         return {"status": "ok"}
 
-    checks = readiness_checks(settings, engine)
+    broker = BrokerProbe(
+        lambda: settings.broker, presumed_lost_after=settings.ingest_presumed_lost_seconds
+    )
+    checks = readiness_checks(settings, engine, broker=broker)
 
     @app.get("/readyz")
     def readyz() -> JSONResponse:
         """Readiness: database, broker, a worker consuming events, a scheduler sweeping (503
-        names each check that fails; :mod:`slamon.api.readiness`)."""
+        names each check that fails; :mod:`slamon.api.readiness`), and whether judgement
+        waits for ingest (said, never failing)."""
         results = run_checks(checks, redact)
-        ready = all(v == OK for v in results.values())
+        is_ready = ready(checks, results)
         return JSONResponse(
-            {"status": "ok" if ready else "unavailable", "checks": results},
-            status_code=200 if ready else 503,
+            {"status": "ok" if is_ready else "unavailable", "checks": results},
+            status_code=200 if is_ready else 503,
         )
 
     @app.post("/v1/events", status_code=202, dependencies=[Depends(require("produce"))])
@@ -133,7 +137,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(ops_router(engine, require, settings.payout_limits))
 
-    broker = BrokerProbe(lambda: settings.broker)
     kinds = sorted({kind for policy in policies for kind in policy.metrics})
     metrics_guard = [Depends(require("read"))] if settings.metrics_require_token else []
 
@@ -145,7 +148,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(dead_letters_router(engine, require))
     app.include_router(reports_router(settings, engine, require))
     app.include_router(lookup_router(engine, require, token_caller(settings)))
-    app.include_router(dashboard_router(settings, engine))
+    app.include_router(dashboard_router(settings, engine, broker))
     return app
 
 

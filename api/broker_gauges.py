@@ -1,4 +1,5 @@
-"""What ``/metrics`` reads from the broker: messages waiting per queue, and live workers.
+"""What ``/metrics`` reads from the broker: messages waiting per queue, live workers, and the
+ingest watermark (:mod:`slamon.worker.ingest_watermark`).
 
 The broker is shared by every replica, like the database, so these agree across API replicas
 too. A scrape must answer even when Redis does not: the probe waits at most ``timeout``
@@ -14,6 +15,8 @@ from dataclasses import dataclass
 
 import redis
 
+from slamon.models.watermark import IngestWatermark
+from slamon.worker import ingest_watermark
 from slamon.worker.app import QUEUES
 from slamon.worker.heartbeat import alive_workers
 
@@ -26,6 +29,7 @@ PROBE_TIMEOUT_SECONDS = 0.5
 class BrokerReading:
     queue_depths: dict[str, int]
     workers: int
+    watermark: IngestWatermark
 
 
 class BrokerProbe:
@@ -36,8 +40,10 @@ class BrokerProbe:
         broker_url: Callable[[], str],
         queues: Sequence[str] = QUEUES,
         timeout: float = PROBE_TIMEOUT_SECONDS,
+        presumed_lost_after: float = 21_600.0,
     ) -> None:
         self._broker_url = broker_url
+        self._presumed_lost_after = presumed_lost_after
         self._queues = tuple(queues)
         self._timeout = timeout
         self._client: redis.Redis | None = None
@@ -52,7 +58,8 @@ class BrokerProbe:
             for queue in self._queues:
                 pipe.llen(queue)
             depths = dict(zip(self._queues, (int(n) for n in pipe.execute()), strict=True))
-            return BrokerReading(depths, alive_workers(client, now))
+            watermark = ingest_watermark.read(client, self._presumed_lost_after)
+            return BrokerReading(depths, alive_workers(client, now), watermark)
         except (redis.RedisError, OSError, RuntimeError) as exc:
             # RuntimeError: no broker is configured or running (slamon.settings.NoBrokerError).
             log.warning("metrics: broker not readable: %s", exc)

@@ -28,6 +28,8 @@ from fastapi.responses import HTMLResponse
 from sqlalchemy import Engine
 
 from slamon.api.auth import token_role_checker
+from slamon.api.broker_gauges import BrokerProbe
+from slamon.api.ingest_status import ingest_summary
 from slamon.api.summary import build_summary
 from slamon.models.db.engine import read_only
 from slamon.models.instants import DISPLAY_ZONE
@@ -45,6 +47,7 @@ SUMMARY_CACHE_SECONDS = 2.0
 def dashboard_router(
     settings: Settings,
     engine: Engine,
+    broker: BrokerProbe | None = None,
     cache_seconds: float = SUMMARY_CACHE_SECONDS,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
 ) -> APIRouter:
@@ -69,7 +72,10 @@ def dashboard_router(
     def get_summary() -> dict[str, Any]:
         def build() -> dict[str, Any]:
             with read_only(engine).connect() as conn:
-                return build_summary(conn, clock(), DISPLAY_ZONE, grace_bound)
+                summary = build_summary(conn, clock(), DISPLAY_ZONE, grace_bound)
+            if broker is not None:
+                summary["ingest"] = ingest_summary(broker, settings.ingest_behind_seconds)
+            return summary
 
         return cached.get(build)
 

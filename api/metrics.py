@@ -14,7 +14,9 @@ monotonic); gauges are the state now. ``deploy/prometheus/alerts.yml`` builds on
 - ``slamon_payout_guard_tripped`` == 1, ``slamon_compensations{status="held"}`` > 0: the
   payout guard stopped automatic payment; a person must release or cancel;
 - ``slamon_oldest_unpublished_outbox_age_seconds``: the outbox relay is stuck;
-- ``slamon_workers`` == 0, ``slamon_queue_depth``: no worker consumes the queues.
+- ``slamon_workers`` == 0, ``slamon_queue_depth``: no worker consumes the queues;
+- ``slamon_ingest_watermark_age_seconds``: ingest is behind, and judgement of the deadlines
+  due since the oldest unapplied message was accepted waits for it.
 """
 
 from __future__ import annotations
@@ -223,12 +225,31 @@ class DatabaseCollector(Collector):
             "slamon_workers",
             f"Workers that stamped their heartbeat in the last {ALIVE_WITHIN_SECONDS:g} s.",
         )
+        age = GaugeMetricFamily(
+            "slamon_ingest_watermark_age_seconds",
+            "How long the oldest accepted, not yet applied message has waited (0: caught up); "
+            "deadlines due since then are not judged until it is applied.",
+        )
+        unapplied = GaugeMetricFamily(
+            "slamon_ingest_unapplied_messages", "Messages accepted and not yet applied.",
+        )
+        lost = GaugeMetricFamily(
+            "slamon_ingest_presumed_lost_messages",
+            "Unapplied messages older than SLAMON_INGEST_PRESUMED_LOST_SECONDS: no longer "
+            "waited for.",
+        )
         if reading is not None:
             for queue, count in reading.queue_depths.items():
                 depth.add_metric([queue], count)
             workers.add_metric([], reading.workers)
+            age.add_metric([], reading.watermark.behind_seconds)
+            unapplied.add_metric([], reading.watermark.unapplied)
+            lost.add_metric([], reading.watermark.presumed_lost)
         yield depth
         yield workers
+        yield age
+        yield unapplied
+        yield lost
 
 
 def _labelled(family: Metric, values: dict[str, int]) -> Metric:

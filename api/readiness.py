@@ -10,6 +10,9 @@
   scheduler intervals (:mod:`slamon.scheduler.sweep_stamp`): due deadlines are being judged;
 - ``roles``: under ``slamon up``, no role is down waiting for its supervisor to restart it
   (:mod:`slamon.role_status`).
+- ``judgement`` (said, does not fail readiness): "judgement paused, ingest behind by N s"
+  while the ingest watermark lags (:mod:`slamon.api.ingest_status`); taking the intake out of
+  rotation then would only make the backlog longer.
 
 A new condition is one more :class:`Check` in :func:`readiness_checks`. A probe that raises is
 "not ready" with the error, never a 500.
@@ -25,6 +28,8 @@ from pathlib import Path
 import redis
 from sqlalchemy import Engine, text
 
+from slamon.api.broker_gauges import BrokerProbe
+from slamon.api.ingest_status import judgement_check
 from slamon.models.db.engine import snapshot
 from slamon.role_status import down_roles
 from slamon.scheduler.sweep_stamp import latest_sweep
@@ -42,6 +47,8 @@ class Check:
 
     name: str
     probe: Callable[[], str]
+    # False: the answer is shown but does not make the service unready.
+    gates: bool = True
 
 
 def run_checks(checks: Sequence[Check], redact: Callable[[str], str]) -> dict[str, str]:
@@ -57,7 +64,10 @@ def run_checks(checks: Sequence[Check], redact: Callable[[str], str]) -> dict[st
 
 
 def readiness_checks(
-    settings: Settings, engine: Engine, clock: Callable[[], float] = time.time
+    settings: Settings,
+    engine: Engine,
+    clock: Callable[[], float] = time.time,
+    broker: BrokerProbe | None = None,
 ) -> list[Check]:
     """The checks ``/readyz`` runs, in the order it shows them."""
 
@@ -77,7 +87,14 @@ def readiness_checks(
             lambda: _scheduler(client, clock(), settings.ready_sweep_within_seconds),
         ),
         Check("roles", lambda: _roles(settings.home)),
+        *([Check("judgement", lambda: judgement_check(broker, settings.ingest_behind_seconds),
+                 gates=False)] if broker is not None else []),
     ]
+
+
+def ready(checks: Sequence[Check], results: dict[str, str]) -> bool:
+    """Whether every check that gates readiness answered :data:`OK`."""
+    return all(results[c.name] == OK for c in checks if c.gates)
 
 
 def _roles(home: Path) -> str:

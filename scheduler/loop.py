@@ -2,10 +2,13 @@
 
 A step, in order:
 
-1. **Sweep** due deadlines (:mod:`slamon.scheduler.sweeper`) and, after each sweep has committed,
-   dispatch the compensations it created. While a sweep comes back with a full batch the
-   step sweeps again at once: after downtime the backlog is worked off at full speed instead
-   of one batch per interval, with each breach's ``detected_at`` read when it is judged.
+1. **Sweep** due deadlines (:mod:`slamon.scheduler.sweeper`) below the injected ingest
+   ``watermark``'s horizon (:mod:`slamon.models.watermark`: no deadline is judged while a
+   message accepted before its ``judge_at`` is unapplied; no reading, no sweep) and, after
+   each sweep has committed, dispatch the compensations it created. While a sweep comes
+   back with a full batch the step sweeps again at once: after downtime the backlog is
+   worked off at full speed instead of one batch per interval, with each breach's
+   ``detected_at`` read when it is judged.
 2. **At-risk** warnings (:mod:`slamon.scheduler.at_risk`).
 3. **Redispatch** pending compensations whose task was lost (:mod:`slamon.scheduler.redispatch`);
    while the injected ``backlog`` says tasks are still queued, only long-overdue ones.
@@ -14,10 +17,10 @@ A step, in order:
 After each sweep that returned, the injected ``swept`` stamps the replica for ``/readyz``
 (:mod:`slamon.scheduler.sweep_stamp`); a stamp that cannot be written is logged, never fatal.
 
-Everything Celery or Redis is injected (``dispatch``, ``relay``, ``backlog``, ``swept``), so
-this module knows only the database. A failing sub-step is logged and the next one still
-runs; the loop never dies of a database restart or a broker outage, and the work left over is
-picked up next time.
+Everything Celery or Redis is injected (``dispatch``, ``relay``, ``backlog``, ``swept``,
+``watermark``), so this module knows only the database. A failing sub-step is logged and the
+next one still runs; the loop never dies of a database restart or a broker outage, and the
+work left over is picked up next time.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import Engine
 
 from slamon.models.db.bulk import chunks
+from slamon.models.watermark import IngestWatermark
 from slamon.scheduler.at_risk import warn_at_risk
 from slamon.scheduler.redispatch import claim_for_dispatch
 from slamon.scheduler.sweeper import sweep
@@ -44,6 +48,8 @@ Dispatch = Callable[[Sequence[int]], None]
 Relay = Callable[[], int]
 Backlog = Callable[[], int]
 Swept = Callable[[], None]
+# The ingest watermark now; raises when it cannot be read (then nothing is judged).
+Watermark = Callable[[], IngestWatermark]
 
 # While compensation tasks wait in the queue, a pending compensation past its threshold is
 # more likely queued than lost: only rows this many thresholds overdue are dispatched again.
@@ -95,6 +101,7 @@ class SchedulerLoop:
         relay: Relay | None = None,
         backlog: Backlog | None = None,
         swept: Swept | None = None,
+        watermark: Watermark | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
@@ -103,6 +110,7 @@ class SchedulerLoop:
         self.relay = relay
         self.backlog = backlog
         self.swept = swept
+        self.watermark = watermark
 
     def step(self, stop: threading.Event | None = None) -> StepReport:
         """One pass over the four sub-steps (see the module docstring)."""
@@ -129,10 +137,13 @@ class SchedulerLoop:
             stop.wait(max(0.0, interval - (time.monotonic() - started)))
 
     def _sweep(self, report: StepReport, stop: threading.Event | None) -> None:
+        # Read once, before any claim: a reading can only be older (lower) than the truth
+        # later in the step, so every sweep of the step stays behind the evidence.
+        horizon = self.watermark().horizon if self.watermark is not None else None
         for _ in range(self.config.max_sweeps_per_step):
             result = sweep(
                 self.engine, self.clock(), self.config.claimer, self.config.batch,
-                self.config.lease, self.config.redispatch_after,
+                self.config.lease, self.config.redispatch_after, horizon,
             )
             report.judged += sum(result.verdicts.values())
             report.breached += len(result.breaches)

@@ -70,20 +70,30 @@ class SweepResult:
 
 
 def claim_due(
-    engine: Engine, now: datetime, claimer: str, batch: int, lease: timedelta
+    engine: Engine,
+    now: datetime,
+    claimer: str,
+    batch: int,
+    lease: timedelta,
+    horizon: datetime | None = None,
 ) -> list[int]:
     """Claim up to ``batch`` due deadlines for ``claimer`` until ``now + lease``; their ids.
 
-    1. Pick pending rows with ``judge_at <= now`` whose lease is absent or expired, earliest
-       first, skipping rows another replica is claiming
+    1. Pick pending rows with ``judge_at <= now`` and, given the ingest watermark's
+       ``horizon`` (:mod:`slamon.models.watermark`), ``judge_at < horizon`` (no message
+       accepted before ``judge_at`` is still unapplied), whose lease is absent or expired,
+       earliest first, skipping rows another replica is claiming
        (:func:`slamon.models.db.claims.claim_rows`).
     2. Set the lease on them, in the same transaction.
     """
+    due_by = [Deadline.judge_at <= now]
+    if horizon is not None:
+        due_by.append(Deadline.judge_at < horizon)
     due = (
         select(Deadline.id)
         .where(
             PENDING,
-            Deadline.judge_at <= now,
+            *due_by,
             or_(Deadline.claimed_until.is_(None), Deadline.claimed_until < now),
         )
         .order_by(Deadline.judge_at)
@@ -135,9 +145,11 @@ def sweep(
     batch: int,
     lease: timedelta,
     redispatch_after: timedelta,
+    horizon: datetime | None = None,
 ) -> SweepResult:
-    """One sweep: claim up to ``batch`` due deadlines, then judge and record them."""
-    ids = claim_due(engine, now, claimer, batch, lease)
+    """One sweep: claim up to ``batch`` due deadlines (below the ingest watermark's
+    ``horizon`` when given), then judge and record them."""
+    ids = claim_due(engine, now, claimer, batch, lease, horizon)
     if not ids:
         return SweepResult(0)
     return judge_claimed(engine, ids, now, claimer, redispatch_after)

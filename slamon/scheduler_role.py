@@ -15,11 +15,13 @@ import redis
 
 from slamon.bootstrap import build_runtime, configure_celery, configure_logging
 from slamon.models.db.engine import engine_for
+from slamon.models.watermark import IngestWatermark
 from slamon.scheduler.loop import LoopConfig, SchedulerLoop
 from slamon.scheduler.outbox import Publisher, relay_outbox
 from slamon.scheduler.publishers import RedisStreamPublisher, WebhookPublisher
 from slamon.scheduler.sweep_stamp import record_sweep
 from slamon.settings import NoBrokerError, Settings
+from slamon.worker import ingest_watermark
 from slamon.worker.app import COMPENSATION_QUEUE
 from slamon.worker.app import app as celery_app
 from slamon.worker.runtime import Runtime
@@ -60,7 +62,12 @@ def build_loop(settings: Settings, runtime: Runtime) -> SchedulerLoop:
     def swept() -> None:
         record_sweep(client, config.claimer, time.time())
 
-    return SchedulerLoop(engine, config, runtime.now, dispatch, relay, backlog, swept)
+    def watermark() -> IngestWatermark:
+        return ingest_watermark.read(client, settings.ingest_presumed_lost_seconds)
+
+    return SchedulerLoop(
+        engine, config, runtime.now, dispatch, relay, backlog, swept, watermark
+    )
 
 
 def _publishers(settings: Settings, client: redis.Redis) -> list[Publisher]:

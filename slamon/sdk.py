@@ -11,16 +11,24 @@ Events are validated here, before they travel, so a producer hears about a bad e
 ``max_clock_skew`` ahead of this producer's clock; 5 minutes unless told, as the service's
 SLAMON_MAX_CLOCK_SKEW_SECONDS); the worker validates again, because not every producer uses
 this SDK.
+
+Each message is recorded as accepted on the broker before it is queued (its acceptance
+instant, :mod:`slamon.worker.ingest_watermark`), so that no deadline is judged while evidence
+accepted before its ``judge_at`` is still on its way.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import uuid
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import redis
 from celery import Celery
+from kombu.exceptions import OperationalError
 
 from slamon.models.events import (
     MAX_CLOCK_SKEW,
@@ -29,6 +37,7 @@ from slamon.models.events import (
     event_to_json,
     parse_event,
 )
+from slamon.worker import ingest_watermark
 from slamon.worker.app import EVENTS_QUEUE, create_app
 
 if TYPE_CHECKING:
@@ -96,7 +105,22 @@ class Producer:
 
     def _send(self, body: str, shown: str) -> None:
         # argsrepr is what Flower and the worker's logs show instead of the JSON body.
-        self.app.send_task(INGEST_TASK, args=[body], queue=EVENTS_QUEUE, argsrepr=shown)
+        message_id = str(uuid.uuid4())
+        broker_url = self.app.conf.broker_url
+        tracked = ingest_watermark.tracks(broker_url)
+        if tracked:  # before the message exists, so the watermark can never pass it
+            try:
+                ingest_watermark.accept(ingest_watermark.client_for(broker_url), message_id)
+            except redis.RedisError as exc:  # the broker is down: as kombu would say it
+                raise OperationalError(f"broker unavailable: {exc}") from exc
+        try:
+            self.app.send_task(INGEST_TASK, args=[body], queue=EVENTS_QUEUE,
+                               argsrepr=shown, task_id=message_id)
+        except BaseException:
+            if tracked:  # not queued: nothing to wait for (a failure here only ages out)
+                with contextlib.suppress(Exception):
+                    ingest_watermark.forget(broker_url, message_id)
+            raise
 
     def close(self) -> None:
         self.app.close()

@@ -153,6 +153,17 @@ class Settings(BaseSettings):
         "is delivered again.",
     )
 
+    ingest_behind_seconds: float = Field(
+        10.0, gt=0, le=3600,
+        description="The oldest unapplied message waiting longer than this makes /readyz and "
+        "the dashboard say that judgement is paused.",
+    )
+    ingest_presumed_lost_seconds: float = Field(
+        21_600.0, ge=600, le=7 * 86_400,
+        description="An unapplied message older than this is presumed lost and no longer "
+        "holds judgement back (counted in slamon_ingest_presumed_lost_messages).",
+    )
+
     points_adapter: Literal["ledger", "http"] = "ledger"
     points_url: HttpUrl | None = None
     points_secret: str | None = Field(

@@ -12,11 +12,12 @@ import logging
 import time
 from typing import Any
 
+import redis
 from celery import Task
 from celery.exceptions import Reject
 
 from slamon.models.dead_letter_causes import Cause
-from slamon.worker import compensation, ingest, runtime
+from slamon.worker import compensation, ingest, ingest_watermark, runtime
 from slamon.worker.app import app
 from slamon.worker.task_base import TRANSIENT_DATABASE_ERRORS, SlamonTask
 
@@ -25,14 +26,15 @@ log = logging.getLogger("slamon.tasks")
 REQUEUE_PAUSE_SECONDS = 1.0
 
 
-@app.task(name="sla.ingest", base=SlamonTask)
-def ingest_task(body: Any) -> None:
-    """Apply one message: an event, or a batch of events (a JSON list), as JSON text."""
+@app.task(name="sla.ingest", base=SlamonTask, bind=True)
+def ingest_task(self: Task, body: Any) -> None:
+    """Apply one message: an event, or a batch of events (a JSON list), as JSON text; then
+    take it off the ingest watermark's ledger (:mod:`slamon.worker.ingest_watermark`)."""
     raw = body if isinstance(body, str) else _to_json(body)
     try:
         ingest.ingest_raw(runtime.current(), raw, source="queue")
     except TRANSIENT_DATABASE_ERRORS:
-        raise  # waited out: SlamonTask retries the message
+        raise  # waited out: SlamonTask retries the message, which stays unapplied
     except Exception as exc:
         # A bug must not cost an event: keep the message as a dead letter (replayable once
         # fixed) and ack it, rather than let Celery log the failure and drop the message.
@@ -47,6 +49,16 @@ def ingest_task(body: Any) -> None:
             log.exception("ingest: the dead letter could not be written; requeueing")
             time.sleep(REQUEUE_PAUSE_SECONDS)
             raise Reject(lost, requeue=True) from lost
+    _applied(self)
+
+
+def _applied(task: Task) -> None:
+    """Off the ledger, once committed. If the broker does not answer, run the message again
+    (the inbox makes that a no-op) rather than leave an entry that would hold judgement."""
+    try:
+        ingest_watermark.forget(task.app.conf.broker_url, task.request.id)
+    except redis.RedisError as exc:
+        raise task.retry(exc=exc, countdown=1) from exc
 
 
 def _to_json(body: Any) -> str:

@@ -31,6 +31,9 @@ function renderOverview(s) {
     dead_letters: numbers.format(s.dead_letters.unreplayed),
     outbox_backlog: numbers.format(s.outbox.backlog),
     outbox_age: s.outbox.oldest_age_seconds === null ? "none" : duration(s.outbox.oldest_age_seconds),
+    // "judgement paused, ingest behind by N s" while the oldest accepted message waits.
+    ingest_status: !s.ingest ? "–" : s.ingest.paused ? s.ingest.status + " · 判定暂停"
+      : "caught up 已跟上 (" + numbers.format(s.ingest.unapplied) + " in flight)",
   });
   tone("t-violations", (s.breaches.open || 0) > 0 ? "bad" : "ok");
   tone("t-overdue", s.deadlines.overdue > 0 ? "bad" : "ok");
@@ -40,7 +43,8 @@ function renderOverview(s) {
     : comp.failed && comp.failed.count > 0 ? "warn" : "ok");
   // A backlog of a few messages is the relay's normal batch; a minute-old one is stuck.
   const stuck = (s.outbox.oldest_age_seconds || 0) > 60;
-  tone("t-plumbing", s.dead_letters.unreplayed > 0 || stuck ? "warn" : "ok");
+  tone("t-plumbing", s.ingest && s.ingest.paused ? "bad"
+    : s.dead_letters.unreplayed > 0 || stuck ? "warn" : "ok");
 
   countRows("cases", s.cases, LABELS.cases, (n) => [numbers.format(n)]);
   countRows("breaches", s.breaches, LABELS.breaches, (n) => [numbers.format(n)]);

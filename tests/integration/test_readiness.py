@@ -22,11 +22,13 @@ from slamon.role_status import write_roles
 from slamon.scheduler.sweep_stamp import record_sweep
 from slamon.worker.app import create_app as create_worker_app
 from slamon.worker.heartbeat import Heartbeat
+from slamon.worker.ingest_watermark import UNAPPLIED_KEY
 from tests.integration.test_http_events import settings_for
 
 pytestmark = pytest.mark.redis
 
-ALL_OK = {"database": "ok", "broker": "ok", "worker": "ok", "scheduler": "ok", "roles": "ok"}
+ALL_OK = {"database": "ok", "broker": "ok", "worker": "ok", "scheduler": "ok", "roles": "ok",
+          "judgement": "ok"}
 
 
 def ready(db_url: str, redis_url: str, tmp_path: Path, **changes: Any) -> tuple[int, Any]:
@@ -76,6 +78,7 @@ def test_not_ready_without_a_worker_or_a_scheduler(
         "worker": "error: no worker consuming sla.events beat (none on record)",
         "scheduler": "error: no scheduler completed a sweep (none on record)",
         "roles": "ok",
+        "judgement": "ok",
     }
 
 
@@ -130,6 +133,25 @@ def test_not_ready_while_the_supervisor_restarts_a_role(
     }
     write_roles(tmp_path, {})  # restarted
     assert ready(db_url, redis_url, tmp_path) == (200, {"status": "ok", "checks": ALL_OK})
+
+
+def test_ready_but_saying_judgement_is_paused_while_ingest_is_behind(
+    engine: Engine, db_url: str, redis_url: str, tmp_path: Path, worker_beating: Callable[..., None]
+) -> None:
+    worker_beating("sla.events")
+    client = redis.Redis.from_url(redis_url)
+    record_sweep(client, "scheduler-1", time.time())
+    client.zadd(UNAPPLIED_KEY, {"m-1": time.time() - 93.6})
+
+    status, body = ready(db_url, redis_url, tmp_path)
+    assert status == 200  # the intake stays in rotation: it is not the problem
+    assert body["checks"] == ALL_OK | {"judgement": "judgement paused, ingest behind by 94 s"}
+    with TestClient(create_app(settings_for(db_url, redis_url, tmp_path))) as api:
+        metrics = api.get("/metrics").text
+    assert "slamon_ingest_unapplied_messages 1.0" in metrics
+    [age] = [line for line in metrics.splitlines()
+             if line.startswith("slamon_ingest_watermark_age_seconds ")]
+    assert 93 < float(age.split()[1]) < 120
 
 
 def test_not_ready_names_the_broker_that_is_down(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any, cast
 
 import pytest
@@ -20,11 +21,16 @@ NOW = datetime(2026, 11, 26, 2, 0, tzinfo=UTC)
 class CapturingApp:
     """Stands in for the Celery app: keeps what would have been queued."""
 
+    # No broker: the SDK records no acceptance (slamon.worker.ingest_watermark).
+    conf = SimpleNamespace(broker_url=None)
+
     def __init__(self) -> None:
         self.sent: list[tuple[str, list[Any], str]] = []
         self.shown: list[str] = []  # what Flower shows for each message (argsrepr)
 
-    def send_task(self, name: str, args: list[Any], queue: str, argsrepr: str) -> None:
+    def send_task(
+        self, name: str, args: list[Any], queue: str, argsrepr: str, task_id: str
+    ) -> None:
         self.sent.append((name, args, queue))
         self.shown.append(argsrepr)
 
