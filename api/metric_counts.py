@@ -7,8 +7,8 @@ go down except at a restart, so each query counts only rows that are **monotonic
 construction**: appended, never deleted, and never leaving the counted set once in it.
 
 - events by type and outcome: inbox rows that are ``applied`` or ``rejected`` (final: only a
-  ``parked`` row changes, into one of those), and the ``duplicates`` tally of each row, which
-  only grows. Parked events are a gauge (:class:`EventCounts`).
+  ``parked`` row changes, into one of those), and the ``duplicates`` and ``conflicts`` tallies
+  of each row, which only grow. Parked events are a gauge (:class:`EventCounts`).
 - dead letters by cause: every dead-letter row; ``cause`` is written once (a failed replay
   rewrites the error, not the cause).
 - breaches by kind: every breach row (one per case and kind, never deleted).
@@ -59,7 +59,7 @@ from slamon.models.db.tables import (
 from slamon.models.states import CompensationStatus, DeadlineState, InboxOutcome, values
 
 COUNTED_OUTCOMES = (InboxOutcome.APPLIED, InboxOutcome.REJECTED)
-EVENT_OUTCOMES = (*COUNTED_OUTCOMES, InboxOutcome.DUPLICATE)
+EVENT_OUTCOMES = (*COUNTED_OUTCOMES, InboxOutcome.DUPLICATE, InboxOutcome.CONFLICT)
 FINAL_COMPENSATION_STATES = tuple(
     s for s in values(CompensationStatus) if s != CompensationStatus.PENDING
 )
@@ -98,7 +98,8 @@ class EventCounts:
 
 
 def event_counts(conn: Connection, types: Iterable[str]) -> EventCounts:
-    """Events by (type, final outcome or duplicate), and those parked now; known types at 0.
+    """Events by (type, final outcome, duplicate or conflict), and those parked now; known
+    types at 0 (a conflict counts under the type of the event first received).
 
     One pass over the inbox: it is the largest table, read whole.
     """
@@ -110,14 +111,16 @@ def event_counts(conn: Connection, types: Iterable[str]) -> EventCounts:
             InboxEvent.type,
             *(func.count().filter(InboxEvent.outcome == o) for o in COUNTED_OUTCOMES),
             func.coalesce(func.sum(InboxEvent.duplicates), 0),
+            func.coalesce(func.sum(InboxEvent.conflicts), 0),
             func.count().filter(InboxEvent.outcome == InboxOutcome.PARKED),
         ).group_by(InboxEvent.type)
     )
     for event_type, *counts in rows:
-        *finals, duplicates, parked_now = (int(c) for c in counts)
+        *finals, duplicates, conflicts, parked_now = (int(c) for c in counts)
         for outcome, count in zip(COUNTED_OUTCOMES, finals, strict=True):
             totals[(event_type, outcome)] = count
         totals[(event_type, InboxOutcome.DUPLICATE)] = duplicates
+        totals[(event_type, InboxOutcome.CONFLICT)] = conflicts
         parked[event_type] = parked_now
     return EventCounts(totals, parked)
 

@@ -25,6 +25,8 @@ class Cause(StrEnum):
     NOT_STORABLE = "not_storable"
     # A defect while applying the event: kept to be replayed once it is fixed.
     INTERNAL_ERROR = "internal_error"
+    # An event id already in the inbox with other content: the first one stands.
+    CONFLICT = "conflict"
     # Messages Celery itself cannot run (see slamon.worker.consumer).
     UNDECODABLE = "undecodable"
     NOT_A_TASK = "not_a_task"

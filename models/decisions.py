@@ -20,6 +20,7 @@ class Decision(StrEnum):
     EVENT_PARKED = "event.parked"
     EVENT_REJECTED = "event.rejected"
     EVENT_DUPLICATE = "event.duplicate"
+    EVENT_CONFLICT = "event.conflict"  # an event id seen again with other content
     EVENT_DEAD_LETTERED = "event.dead_lettered"
     DEADLINE_JUDGED = "deadline.judged"
     BREACH_RECORDED = "breach.recorded"

@@ -76,6 +76,9 @@ class InboxOutcome(StrEnum):
     PARKED = "parked"  # waiting for its case to open, or for an earlier late event
     DUPLICATE = "duplicate"
     REJECTED = "rejected"  # illegal for good, with the reason
+    # An event id seen again with other content: the first one stands, the copy is kept as a
+    # dead letter for an operator (a copy's outcome, tallied on the first row like duplicate).
+    CONFLICT = "conflict"
 
 
 class OutboxState(StrEnum):
@@ -203,6 +206,7 @@ INBOX = _lifecycle(
         _I.APPLIED: set(),
         _I.DUPLICATE: set(),
         _I.REJECTED: set(),
+        _I.CONFLICT: set(),
     },
 )
 

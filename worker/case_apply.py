@@ -113,6 +113,7 @@ def inbox_row(
         "outcome": outcome,
         "detail": detail,
         "duplicates": 0,
+        "conflicts": 0,
     }
 
 

@@ -12,7 +12,9 @@ its own savepoint (:func:`ingest_in_session`):
      no other event in the batch) are recorded together, a few statements for the whole group
      (:mod:`slamon.worker.bulk_open`), with the outcome the steps below would give each of them.
      Each other event, in ``occurred_at`` order: record it in the inbox keyed by ``event_id``
-     (a second copy is counted as a duplicate and changes nothing), then apply it to its case
+     (a second copy is counted as a duplicate and changes nothing; a copy with other content
+     is a **conflict**: the first one stands, the copy is counted on the first one's row and
+     kept as a dead letter of cause ``conflict`` for an operator), then apply it to its case
      (:mod:`slamon.worker.case_apply`): applied, parked (its case is not opened yet, or it is legal
      only once an earlier, late event arrives) or rejected with the reason. Evidence is
      judged by ``occurred_at`` whenever it arrives (:mod:`slamon.worker.evidence`).
@@ -277,7 +279,7 @@ def _ingest_guarded(batch: _Batch, event: HelpEvent) -> IngestOutcome:
             raise
         if isinstance(exc, IntegrityError) and session.get(InboxEvent, event.event_id) is not None:
             # Another worker recorded the same event_id under another case's lock meanwhile.
-            return _record_duplicate(session, event)
+            return _record_duplicate(batch, event)
         error, cause = f"could not be stored: {exc.orig}", Cause.NOT_STORABLE
     except Exception as exc:
         # A defect must not block the batch or lose the event: keep it to replay once fixed.
@@ -291,7 +293,7 @@ def _ingest_guarded(batch: _Batch, event: HelpEvent) -> IngestOutcome:
 def _ingest_one(batch: _Batch, event: HelpEvent) -> IngestOutcome:
     session = batch.session
     if event.event_id in batch.known_ids:
-        return _record_duplicate(session, event)
+        return _record_duplicate(batch, event)
     batch.known_ids.add(event.event_id)
     inbox = InboxEvent(**inbox_row(event, batch.now))
     outcome = apply_event(session, batch.runtime.policies, event, inbox, batch.now)
@@ -309,14 +311,36 @@ def _ingest_one(batch: _Batch, event: HelpEvent) -> IngestOutcome:
     return IngestOutcome(event.event_id, event.case_id, inbox.outcome, inbox.detail)
 
 
-def _record_duplicate(session: Session, event: HelpEvent) -> IngestOutcome:
+def _record_duplicate(batch: _Batch, event: HelpEvent) -> IngestOutcome:
+    """A second copy of an event id: a duplicate if it says the same, else a conflict."""
+    session = batch.session
     existing = session.get(InboxEvent, event.event_id)
-    detail = None
-    if existing is not None:
+    payload = event_to_json(event)
+    if existing is None:
+        return IngestOutcome(event.event_id, event.case_id, InboxOutcome.DUPLICATE)
+    if existing.payload == payload:
         existing.duplicates += 1
-        if existing.payload != event_to_json(event):
-            detail = "same event_id with a different payload; the first one stands"
-    return IngestOutcome(event.event_id, event.case_id, InboxOutcome.DUPLICATE, detail)
+        return IngestOutcome(event.event_id, event.case_id, InboxOutcome.DUPLICATE)
+    existing.conflicts += 1
+    letter = add_dead_letter(
+        session, _dumps(payload), conflict_error(existing, payload), Cause.CONFLICT,
+        batch.source, batch.now, event.event_id,
+    )
+    return IngestOutcome(
+        event.event_id, event.case_id, InboxOutcome.CONFLICT, letter.detail, letter.dead_letter_id
+    )
+
+
+def conflict_error(first: InboxEvent, payload: dict[str, Any]) -> str:
+    """Why a copy is a conflict: which fields differ from the event first received."""
+    fields = sorted(
+        k for k in first.payload.keys() | payload.keys() if first.payload.get(k) != payload.get(k)
+    )
+    return (
+        f"conflict: event_id {first.event_id} was first received at "
+        f"{first.received_at.isoformat()} with other content ({', '.join(fields)} differ); "
+        "the first one stands. Replay with a new event_id if this is another event"
+    )
 
 
 def add_dead_letter(

@@ -184,12 +184,16 @@ class InboxEvent(Base):
     outcome: Mapped[InboxOutcome] = mapped_column(StatusType(InboxOutcome))
     detail: Mapped[str | None] = mapped_column(Text)
     duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    # Copies of this event id with other content (each one a dead letter of cause conflict).
+    conflicts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class DeadLetter(Base):
     """A message that could not be read or validated: kept with the raw text and the reason."""
 
     __tablename__ = "dead_letters"
+    # A case's history lists the conflicting copies of its events (cause conflict) by event id.
+    __table_args__ = (Index(None, "event_id"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     received_at: Mapped[datetime]

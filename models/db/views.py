@@ -9,8 +9,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from slamon.models.db.tables import Breach, Case, Compensation, Deadline, InboxEvent, OutboxMessage
+from slamon.models.db.tables import (
+    Breach,
+    Case,
+    Compensation,
+    DeadLetter,
+    Deadline,
+    InboxEvent,
+    OutboxMessage,
+)
+from slamon.models.dead_letter_causes import Cause
 from slamon.models.instants import as_read
+from slamon.models.states import InboxOutcome
 
 UTC_ZONE = ZoneInfo("UTC")
 
@@ -156,15 +166,48 @@ def _events(session: Session, case_id: str, zone: tzinfo) -> list[dict[str, Any]
         .where(InboxEvent.case_id == case_id)
         .order_by(InboxEvent.occurred_at, InboxEvent.received_at)
     ).all()
-    return [
-        {
-            "event_id": e.event_id,
-            "type": e.type,
-            "occurred_at": iso(e.occurred_at, zone),
-            "received_at": iso(e.received_at, zone),
-            "outcome": e.outcome,
-            "detail": e.detail,
-            "duplicates": e.duplicates,
-        }
-        for e in rows
-    ]
+    copies = _conflicting_copies(session, [e.event_id for e in rows if e.conflicts])
+    history: list[dict[str, Any]] = []
+    for e in rows:
+        history.append(
+            {
+                "event_id": e.event_id,
+                "type": e.type,
+                "occurred_at": iso(e.occurred_at, zone),
+                "received_at": iso(e.received_at, zone),
+                "outcome": e.outcome,
+                "detail": e.detail,
+                "duplicates": e.duplicates,
+                "conflicts": e.conflicts,
+            }
+        )
+        # Each copy with other content follows the event it conflicts with (the first stands).
+        history.extend(
+            {
+                "event_id": e.event_id,
+                "type": e.type,
+                "occurred_at": iso(e.occurred_at, zone),
+                "received_at": iso(letter.received_at, zone),
+                "outcome": InboxOutcome.CONFLICT,
+                "detail": letter.error,
+                "dead_letter_id": letter.id,
+            }
+            for letter in copies.get(e.event_id, [])
+        )
+    return history
+
+
+def _conflicting_copies(session: Session, event_ids: list[str]) -> dict[str, list[DeadLetter]]:
+    """The dead letters of the copies that conflicted with these events, by event id."""
+    copies: dict[str, list[DeadLetter]] = {}
+    if not event_ids:
+        return copies
+    letters = session.scalars(
+        select(DeadLetter)
+        .where(DeadLetter.event_id.in_(event_ids), DeadLetter.cause == Cause.CONFLICT)
+        .order_by(DeadLetter.received_at, DeadLetter.id)
+    )
+    for letter in letters:
+        if letter.event_id is not None:
+            copies.setdefault(letter.event_id, []).append(letter)
+    return copies

@@ -243,3 +243,23 @@ def test_a_correction_with_one_bad_event_applies_none(runtime: Runtime, engine: 
     assert not case_exists(engine, "H3")
     with transaction(engine) as s:
         assert s.scalar(select(func.count()).select_from(InboxEvent)) == 1
+
+
+def test_a_conflicting_copy_is_listed_and_replayed_once_given_its_own_id(
+    cli: CliRunner, runtime: Runtime, engine: Engine
+) -> None:
+    ingest_raw(runtime, opened("H1"))
+    copy = opened("H9", event_id="H1-0")  # the producer reused H1's event id for another case
+    [conflict] = ingest_raw(runtime, copy)
+    assert conflict.outcome == "conflict" and conflict.dead_letter_id is not None
+
+    as_json = json.loads(cli.invoke(command, ["list", "--json"]).output)
+    assert [(d["id"], d["event_id"]) for d in as_json] == [(conflict.dead_letter_id, "H1-0")]
+    assert as_json[0]["error"].startswith("conflict: event_id H1-0 was first received at")
+    with transaction(engine) as s:
+        assert list_dead_letters(s)[0]["cause"] == "conflict"
+
+    # Replayed as it is, it conflicts again; with its own event id it is the event it is.
+    result = replay(runtime, conflict.dead_letter_id, correction=opened("H9"))
+    assert [o.outcome for o in result.outcomes] == ["applied"]
+    assert case_exists(engine, "H9")

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from slamon.models.db.engine import transaction
 from slamon.models.db.tables import Case, DeadLetter, Deadline, InboxEvent
+from slamon.models.db.views import case_view
 from slamon.worker import ingest as ingest_module
 from slamon.worker.ingest import ingest_raw
 from slamon.worker.runtime import Runtime
@@ -243,3 +244,35 @@ def test_case_opened_before_any_policy_is_rejected_with_the_reason(
     assert "policy" in (result.detail or "")
     with transaction(engine) as s:
         assert s.get(Case, "H1") is None
+
+
+def test_an_event_id_seen_again_with_other_content_is_a_conflict(
+    runtime: Runtime, engine: Engine, clock: Clock
+) -> None:
+    ingest_raw(runtime, event("help.opened", "e1", OPENED_AT))
+    response = event("help.responded", "e2", OPENED_AT + timedelta(minutes=5))
+    ingest_raw(runtime, response)
+    # The same id, the response now dated earlier and for another case: not a duplicate.
+    copy = event("help.responded", "e2", OPENED_AT + timedelta(minutes=1), case_id="H2")
+    [same] = ingest_raw(runtime, response)
+    [conflict] = ingest_raw(runtime, copy)
+
+    assert same.outcome == "duplicate"
+    assert conflict.outcome == "conflict" and conflict.dead_letter_id is not None
+    first = outcome_of(engine, "e2")
+    assert (first.outcome, first.duplicates, first.conflicts) == ("applied", 1, 1)
+    assert deadlines(engine)["response"].met_at == OPENED_AT + timedelta(minutes=5)  # it stands
+    with transaction(engine) as s:
+        letter = s.get(DeadLetter, conflict.dead_letter_id)
+        assert letter is not None
+        assert (letter.cause, letter.event_id, letter.source) == ("conflict", "e2", "queue")
+        assert json.loads(letter.raw) == json.loads(copy) | {"schema_version": 1}  # the copy
+        assert letter.error.startswith("conflict: event_id e2 was first received at ")
+        assert "(case_id, occurred_at differ); the first one stands" in letter.error
+        view = case_view(s, "H1", SH)
+    assert view is not None
+    history = [(e["event_id"], e["outcome"], e.get("dead_letter_id")) for e in view["events"]]
+    assert history == [
+        ("e1", "applied", None), ("e2", "applied", None), ("e2", "conflict", letter.id)
+    ]
+    assert view["events"][2]["detail"] == letter.error

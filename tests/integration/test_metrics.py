@@ -381,3 +381,16 @@ def test_promtool_refuses_a_gauge_named_like_a_counter() -> None:
     checked = promtool_check_metrics(old)
     assert checked.returncode != 0
     assert "_total" in checked.stdout + checked.stderr
+
+
+def test_a_conflicting_copy_is_counted_as_a_conflict_not_a_duplicate(engine: Engine) -> None:
+    p = Pipeline(engine)
+    p.now = p.OPENED + 5 * S
+    first = opened_event("H1", "o1", p.OPENED)
+    assert p.send(first, first, dict(first, merchant_id="M-other")) == [
+        "applied", "duplicate", "conflict"]
+    s = p.scrape()
+    assert value(s, "slamon_events_total", type="help.opened", outcome="duplicate") == 1
+    assert value(s, "slamon_events_total", type="help.opened", outcome="conflict") == 1
+    assert value(s, "slamon_events_total", type="help.responded", outcome="conflict") == 0
+    assert value(s, "slamon_dead_letters_total", cause="conflict") == 1

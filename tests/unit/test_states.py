@@ -32,7 +32,8 @@ def test_the_stored_strings_are_the_ones_the_database_always_held() -> None:
     assert values(BreachStatus) == ("open", "settled", "contested")
     assert values(CompensationStatus) == (
         "pending", "issued", "failed", "cancelled", "review", "held", "paid_in_error")
-    assert values(InboxOutcome) == ("applied", "parked", "duplicate", "rejected")
+    assert values(InboxOutcome) == (
+        "applied", "parked", "duplicate", "rejected", "conflict")  # conflict: 0009
     assert values(OutboxState) == ("unpublished", "published")
 
 
@@ -106,7 +107,7 @@ def test_terminal_states() -> None:
     assert DEADLINE.terminal() == {D.BREACHED}
     assert BREACH.terminal() == set()  # a contested breach may still be settled by a review
     assert COMPENSATION.terminal() == {P.PAID_IN_ERROR}
-    assert INBOX.terminal() == {IN.APPLIED, IN.DUPLICATE, IN.REJECTED}
+    assert INBOX.terminal() == {IN.APPLIED, IN.DUPLICATE, IN.REJECTED, IN.CONFLICT}
 
 
 def test_sources_are_what_a_conditional_update_may_take() -> None:
