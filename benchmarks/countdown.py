@@ -1,8 +1,9 @@
 """The naive durable timer: one Celery task per deadline, sent with ``apply_async(countdown=…)``.
 
 What issue 5 compares the database sweeper with. The app is built by the production factory
-(:func:`slamon.worker.app.create_app`): JSON, ``acks_late``, prefetch 4, the dead-lettering
-consumer; only the task, its queue and the Redis transport's redelivery settings differ. It lives
+(:func:`slamon.worker.app.create_app`): JSON, ``acks_late``, prefetch 4; only the task, its
+queue, the Redis transport's redelivery settings and the consumer differ (Celery's own: slamon's
+message gate runs only slamon's tasks and refuses an eta this far off, as it should). It lives
 here, not in ``worker/``, so that no production worker ever registers it (like
 :mod:`benchmarks.noop`).
 
@@ -62,6 +63,7 @@ def build_app(
         task_default_queue=COUNTDOWN_QUEUE,
         task_routes={COUNTDOWN_TASK: {"queue": COUNTDOWN_QUEUE}},
         broker_transport_options=transport,
+        worker_consumer="celery.worker.consumer:Consumer",
     )
     app.task(name=COUNTDOWN_TASK, bind=True, acks_late=True)(deadline_countdown)
     return app

@@ -1,9 +1,11 @@
 """A Celery no-op task on its own app: the floor that ingest throughput is compared with.
 
 The app is built by the production factory (:func:`slamon.worker.app.create_app`), so it has the
-same serializer, ``acks_late``, prefetch, task events and dead-lettering consumer as the ingest
-worker; only the task and its queue differ. It lives here, not in ``worker/``, so that no
-production worker ever registers a benchmark task.
+same serializer, ``acks_late``, prefetch and task events as the ingest worker; only the task, its
+queue and the consumer differ. The consumer is Celery's own: slamon's message gate
+(worker/consumer.py) dead-letters into slamon's database and runs only slamon's tasks, so it
+would refuse this one; its cost is part of what the ingest figure measures, not of the peer.
+It lives here, not in ``worker/``, so that no production worker ever registers a benchmark task.
 
 With ``--plain`` the worker runs the same task on an app with Celery's plain defaults instead
 (early acknowledgement, no task events, the stock consumer): what Celery costs per message
@@ -33,6 +35,7 @@ app.conf.update(
     task_queues=[Queue(NOOP_QUEUE)],
     task_default_queue=NOOP_QUEUE,
     task_routes={NOOP_TASK: {"queue": NOOP_QUEUE}},
+    worker_consumer="celery.worker.consumer:Consumer",
 )
 
 
