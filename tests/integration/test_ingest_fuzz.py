@@ -30,7 +30,7 @@ from tests.support.runtime import runtime_for
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 TOKEN = "fuzz-token-0123456789"
-OUTCOMES = {"applied", "parked", "duplicate", "rejected", "dead_lettered"}
+OUTCOMES = {"applied", "parked", "duplicate", "conflict", "rejected", "dead_lettered"}
 FUZZ = settings(
     max_examples=100,
     deadline=None,
@@ -155,7 +155,11 @@ def check_recorded(engine: Engine, outcomes: list[IngestOutcome]) -> None:
             else:
                 row = s.get(InboxEvent, outcome.event_id)
                 assert row is not None, outcome
-                if outcome.outcome != "duplicate":
+                if outcome.outcome == "conflict":  # the first copy stands; this one is kept
+                    letter = s.get(DeadLetter, outcome.dead_letter_id)
+                    assert letter is not None and letter.event_id == outcome.event_id, outcome
+                    assert row.conflicts >= 1, row.event_id
+                elif outcome.outcome != "duplicate":
                     assert row.outcome == outcome.outcome
                 if row.outcome in ("parked", "rejected"):
                     assert row.detail, row.event_id
