@@ -48,7 +48,7 @@ def test_up_send_case_and_stop(stack: RunningStack) -> None:
     # Ready once the real worker has beaten and the real scheduler has completed a sweep.
     ready = wait_for(lambda: _ready(stack), timeout=60, what="/readyz 200 from slamon up")
     assert ready == {"database": "ok", "broker": "ok", "worker": "ok", "scheduler": "ok",
-                     "roles": "ok"}
+                     "roles": "ok", "judgement": "ok"}
 
     at = datetime.now(UTC) - timedelta(minutes=1)
     lines = json.dumps(opened("H-E2E-1", "e-e2e-1", at), ensure_ascii=False) + "\n"
