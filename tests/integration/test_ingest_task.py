@@ -18,7 +18,12 @@ from tests.support.runtime import runtime_for
 
 
 @pytest.fixture
-def installed(engine: Engine) -> Iterator[runtime.Runtime]:
+def installed(
+    engine: Engine, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[runtime.Runtime]:
+    # The task takes its message off the ingest watermark's ledger on the broker once done:
+    # the test's own Redis, not whatever broker an earlier test left in the app's config.
+    monkeypatch.setattr(ingest_task.app.conf, "broker_url", redis_url)
     rt = runtime.install(runtime_for(engine.url.render_as_string(hide_password=False)))
     yield rt
 
