@@ -16,11 +16,12 @@ import logging
 import time
 from typing import Any
 
+import redis
 from celery.worker.consumer import Consumer
 from vine import promise
 
 from slamon.models.dead_letter_causes import Cause
-from slamon.worker import ingest, message_gate, runtime
+from slamon.worker import ingest, ingest_watermark, message_gate, runtime
 from slamon.worker.message_gate import ARGUMENT_CHECKS, raw_item
 
 log = logging.getLogger("slamon.consumer")
@@ -79,7 +80,22 @@ class DeadLetteringConsumer(Consumer):  # type: ignore[misc]
             time.sleep(REQUEUE_PAUSE_SECONDS)
             message.reject(requeue=True)
             return
+        self._off_the_watermark(message)
         message.ack()
+
+    def _off_the_watermark(self, message: Any) -> None:
+        """A message refused here never reaches the task that takes it off the ingest
+        watermark's ledger once done: take it off now (it is recorded, as a dead letter), or
+        it would hold judgement back until presumed lost (an SDK batch over the size limit)."""
+        headers = message.headers if isinstance(message.headers, dict) else {}
+        task_id = headers.get("id")
+        if not isinstance(task_id, str):
+            return
+        try:
+            ingest_watermark.forget(self.app.conf.broker_url, task_id)
+        except redis.RedisError:
+            log.warning("message %s dead-lettered but still on the ingest watermark's ledger "
+                        "(broker unreachable); it ages out as presumed lost", task_id)
 
     def on_decode_error(self, message: Any, exc: Exception) -> None:
         self._dead_letter(message, _raw(message), f"undecodable message: {exc}",
